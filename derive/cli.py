@@ -1,0 +1,230 @@
+"""Stage 6: the command line, a thin layer over the Python API.
+
+    derive                      build the default example's documents into output/
+    derive grad SPEC [--values FILE] [--json]
+    derive check SPEC [--values FILE] [--points N] [--against torch]
+    derive explain SPEC [--format pdf,tex,md] [-o DIR] [--params ...] [--snippet]
+    derive which SPEC [PARAM] [--json] [--format md|tex]
+    derive claim SPEC PARAM EXPR [--json]
+    derive code SPEC --target numpy|torch [-o FILE]
+
+A spec is a TOML file or the shorthand --layers 2,3,1 --activation tanh,sigmoid
+--loss bce [--no-bias].  Exit codes: 0 ok, 1 a check or claim failed, 2 bad
+input or usage, 3 an external tool failed, 130 interrupted.  Every
+`DeriveError` becomes one line on stderr; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import DeriveError, SpecError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_EXAMPLE = Path(__file__).parent / "data" / "default.toml"
+
+EPILOG = ("exit codes: 0 ok, 1 a check or claim failed, 2 bad input or usage, "
+          "3 an external tool (pdflatex, latexmk) failed, 130 interrupted")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message):
+        raise SpecError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _spec_arguments(p: argparse.ArgumentParser, values: bool = True) -> None:
+    p.add_argument("spec", nargs="?", help="network spec (TOML); or use --layers ...")
+    p.add_argument("--layers", help="shorthand: sizes, input first, e.g. 2,3,1")
+    p.add_argument("--activation", help="shorthand: one name, or one per layer: tanh,sigmoid")
+    p.add_argument("--loss", help="shorthand: loss name (default half_sse)")
+    p.add_argument("--no-bias", action="store_true", help="shorthand: neurons without biases")
+    if values:
+        p.add_argument("--values", metavar="FILE", help="values TOML (overrides the spec's [values])")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="derive", description="Exact, verified backpropagation derivations.",
+                     epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("grad", help="every dL/dparam, as a table or JSON", epilog=EPILOG)
+    _spec_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the JSON object (see README)")
+
+    p = sub.add_parser("check", help="compare every derived gradient with complex-step numbers",
+                       epilog=EPILOG)
+    _spec_arguments(p)
+    p.add_argument("--points", type=int, default=None, help="random points besides the values (default 3)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the random points")
+    p.add_argument("--against", choices=["torch"], help="also compare with PyTorch autograd")
+
+    p = sub.add_parser("explain", help="a derivation document (PDF, LaTeX, Markdown)", epilog=EPILOG)
+    _spec_arguments(p)
+    p.add_argument("--format", default=None, help="comma list of pdf, tex, md (default all)")
+    p.add_argument("-o", "--output", default="output", help="output folder (default output/)")
+    p.add_argument("--params", default=None, help='parameters to derive step by step, e.g. "W1[1,1],b2[*]"')
+    p.add_argument("--snippet", action="store_true", help="only the equations, for \\input or pasting")
+    p.add_argument("--notation", default="nielsen", help="nielsen (w_jk, k to j) or ij (w_ij, i to j)")
+    p.add_argument("--loss-symbol", default="L", help="L, C or E")
+    p.add_argument("--templates", default=None, help="folder of templates overriding the built-in ones")
+
+    p = sub.add_parser("which", help='answer "which derivative does backprop use?" for a parameter',
+                       epilog=EPILOG)
+    _spec_arguments(p)
+    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]" (default: every layer)')
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--format", default="md", help="md or tex")
+
+    p = sub.add_parser("claim", help="check a claimed formula for dL/dPARAM", epilog=EPILOG)
+    _spec_arguments(p, values=False)
+    p.add_argument("param", help='parameter, e.g. "W1[1,1]"')
+    p.add_argument("expr", help='claimed formula, e.g. "delta..." in x[k], y[j], W1[j,k], a1[j], z1[j], L')
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("code", help="export the gradients as a standalone NumPy or PyTorch module",
+                       epilog=EPILOG)
+    _spec_arguments(p, values=False)
+    p.add_argument("--target", choices=["numpy", "torch"], default="numpy")
+    p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
+    return parser
+
+
+def load_network(args):
+    """The Network the arguments describe: a spec file, or the shorthand."""
+    from .api import Network, load
+
+    values_path = getattr(args, "values", None)
+    shorthand = any([args.layers, args.activation, args.loss, args.no_bias])
+    if args.spec and shorthand:
+        raise SpecError("give a spec file or --layers/--activation/--loss, not both")
+    if args.spec:
+        return load(args.spec, values_path)
+    if not args.layers:
+        raise SpecError("no network: give a spec file or --layers, e.g. --layers 2,3,1")
+    sizes = []
+    for i, part in enumerate(args.layers.split(",")):
+        part = part.strip()
+        if not part.lstrip("-").isdigit():
+            raise SpecError(f"--layers item {i + 1} must be a positive integer, got {part!r}")
+        sizes.append(int(part))
+    acts = (args.activation or "sigmoid").split(",")
+    raw_values = None
+    if values_path:
+        from .spec import load_values_table
+
+        raw_values = load_values_table(values_path)
+    return Network(sizes, acts[0] if len(acts) == 1 else acts, args.loss or "half_sse",
+                   bias=not args.no_bias, values=raw_values)
+
+
+def cmd_grad(args) -> int:
+    from .report import grad_table, write_grad_json
+
+    net = load_network(args)
+    if args.json:
+        write_grad_json(net, sys.stdout)
+    else:
+        for line in grad_table(net):
+            print(line)
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    net = load_network(args)
+    report = net.check(points=3 if args.points is None else args.points, seed=args.seed)
+    print(report.table())
+    ok = report.passed
+    if args.against == "torch":
+        from .torchcheck import compare_with_torch
+
+        torch_report = compare_with_torch(net)
+        print(torch_report.table())
+        ok = ok and torch_report.passed
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_explain(args) -> int:
+    from .document import build
+
+    net = load_network(args)
+    formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
+    for path in build(net, formats=formats, outdir=args.output, params=args.params,
+                      snippet=args.snippet, notation=args.notation, loss_symbol=args.loss_symbol,
+                      templates=args.templates):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_default(args) -> int:
+    from .api import load
+    from .document import build
+
+    for path in build(load(DEFAULT_EXAMPLE), outdir="output"):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_which(args) -> int:
+    import json
+
+    from .answer import which
+
+    net = load_network(args)
+    answer = which(net, args.param)
+    if args.json:
+        print(json.dumps(answer.to_json(), indent=1))
+    elif args.format == "tex":
+        print(answer.latex())
+    elif args.format == "md":
+        print(answer.markdown())
+    else:
+        raise SpecError(f"--format {args.format!r}; expected md or tex")
+    return EXIT_OK
+
+
+def cmd_claim(args) -> int:
+    import json
+
+    from .claim import check_claim
+
+    verdict = check_claim(load_network(args), args.param, args.expr)
+    print(json.dumps(verdict.to_json(), indent=1) if args.json else verdict.text())
+    return EXIT_OK if verdict.correct else EXIT_FAILED
+
+
+def cmd_code(args) -> int:
+    from .codegen import generate
+    from .files import write_text_atomic
+
+    source = generate(load_network(args), target=args.target)
+    if args.output:
+        print(write_text_atomic(Path(args.output), source))
+    else:
+        sys.stdout.write(source)
+    return EXIT_OK
+
+
+COMMANDS = {None: cmd_default, "grad": cmd_grad, "check": cmd_check, "explain": cmd_explain,
+            "which": cmd_which, "claim": cmd_claim, "code": cmd_code}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except DeriveError as exc:
+        print(f"derive: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("derive: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

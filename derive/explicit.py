@@ -1,0 +1,74 @@
+"""Stage 3c: the explicit form, in x, y and the parameters alone.
+
+Substituting the forward pass into the factored form writes every a(l) out
+in full; its size multiplies by the layer width at every layer, so the
+closed form of a deep network is astronomically large.  `explicit` first
+estimates the written-out size by a recurrence over the layer sizes and
+returns None (with the estimate) past `EXPLICIT_MAX_NODES`, instead of
+building something nothing can print or simplify.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import sympy
+
+from .backprop import Derivation
+from .model import NetSymbol, Param
+
+#: Largest explicit form (estimated tree nodes) that is built.
+EXPLICIT_MAX_NODES = 5_000
+
+
+class ExplicitForm:
+    """Written-out gradients of a derivation, where they stay small."""
+
+    def __init__(self, derivation: Derivation):
+        self.derivation = derivation
+        self.model = derivation.model
+
+    def __repr__(self) -> str:
+        return f"ExplicitForm({self.model.spec.describe()})"
+
+    @cached_property
+    def _forward_sizes(self) -> list[int]:
+        """Estimated tree size of a(l)_j written out, per layer (a(0) = x: 1)."""
+        n, sizes = self.model.n, [1]
+        for l in range(1, self.model.L + 1):
+            z_size = n[l - 1] * (sizes[-1] + 2) + 2
+            sizes.append(z_size * (n[l] + 2) if self.model.spec.activations[l - 1].vector else z_size + 6)
+        return sizes
+
+    def estimate(self, expr: sympy.Expr) -> int:
+        """Tree size of `expr` once its z and a symbols are written out."""
+        sizes, total = self._forward_sizes, 0
+        for node in sympy.preorder_traversal(expr):
+            if isinstance(node, NetSymbol) and node.kind in ("z", "a"):
+                total += sizes[node.layer] + (1 if node.kind == "a" else -5)
+            else:
+                total += 1
+        return total
+
+    @cached_property
+    def _forward_map(self) -> dict:
+        """z(l)_j and a(l)_j -> their written-out expressions (shared subtrees)."""
+        m, mapping = self.model, {}
+        prev = {m.a(0, k): m.x(k) for k in range(1, m.n[0] + 1)}
+        for l in range(1, m.L + 1):
+            zs = [m.z_definition(l, j).xreplace(prev) for j in range(1, m.n[l] + 1)]
+            mapping.update({m.z(l, j): zs[j - 1] for j in range(1, m.n[l] + 1)})
+            prev = {m.a(l, j): m.activation_of(l, j, zs) for j in range(1, m.n[l] + 1)}
+            mapping.update(prev)
+        return mapping
+
+    def explicit(self, p: Param) -> tuple[sympy.Expr | None, int]:
+        """(dL/dp written out, estimated size); the expression is None past the limit."""
+        d = self.derivation
+        if d.expansion_stop(p.layer) < d.L:
+            return None, -1  # deltas stay symbolic: the written-out form is too large
+        factored = d.expanded(p)
+        size = self.estimate(factored)
+        if size > EXPLICIT_MAX_NODES:
+            return None, size
+        return factored.xreplace(self._forward_map), size

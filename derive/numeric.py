@@ -1,0 +1,118 @@
+"""Numbers from SymPy expressions: one `lambdify` wrapper shared by the stages.
+
+Expressions are compiled to NumPy functions that take arrays (float64 or
+complex128, for complex-step checks).  Two mappings make that safe:
+Piecewise conditions compare the real part (so complex-step passes through
+relu's branches), and |v| becomes the branch sign(Re v)·v, which is analytic
+away from 0, unlike the complex modulus.  erf comes from SciPy, which accepts
+complex arguments.  Floating-point warnings are silenced: overflow that turns
+into inf/nan is reported by the caller, never printed mid-table.
+
+Complex-step checks push thousands of complex values through tanh, which
+NumPy's complex loop does slowly (~140 ns a value); `_tanh` computes the same
+complex function from real parts by the addition formula
+tanh(x+iy) = (tanh x + i tan y) / (1 + i tanh x tan y), about ten times
+faster and finite for large |x|.  It is the function, not its derivative.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+
+
+def _erf(v):
+    from scipy import special  # imported on first use: SciPy costs 0.7 s to import
+
+    return special.erf(v)
+
+
+def _tanh(v):
+    if not np.iscomplexobj(v):
+        return np.tanh(v)
+    t, s = np.tanh(v.real), np.tan(v.imag)
+    return (t * (1 + s * s) + 1j * s * (1 - t * t)) / (1 + t * t * s * s)
+
+
+def _abs(v):
+    return np.where(np.real(v) >= 0, v, -v)
+
+
+def _sign(v):
+    return np.sign(np.real(v))
+
+
+def _heaviside(v, h0=0.0):
+    return np.where(np.real(v) > 0, 1.0, np.where(np.real(v) < 0, 0.0, h0))
+
+
+def _max(*vs):
+    out = vs[0]
+    for v in vs[1:]:
+        out = np.where(np.real(v) > np.real(out), v, out)
+    return out
+
+
+def _min(*vs):
+    out = vs[0]
+    for v in vs[1:]:
+        out = np.where(np.real(v) < np.real(out), v, out)
+    return out
+
+
+_MODULES = [{"Abs": _abs, "sign": _sign, "Heaviside": _heaviside, "Max": _max, "Min": _min,
+             "erf": _erf, "tanh": _tanh}, "numpy"]
+
+
+def _real_conditions(expr: sympy.Expr) -> sympy.Expr:
+    """Rewrite Piecewise conditions to compare real parts (complex-step safe)."""
+    if not expr.has(sympy.Piecewise):
+        return expr
+
+    def fix(pw):
+        args = []
+        for e, c in pw.args:
+            if isinstance(c, sympy.core.relational.Relational):
+                c = c.func(sympy.re(c.lhs), sympy.re(c.rhs), evaluate=False)
+            args.append((e, c))
+        return sympy.Piecewise(*args, evaluate=False)
+
+    return expr.replace(lambda e: isinstance(e, sympy.Piecewise), fix)
+
+
+@lru_cache(maxsize=512)
+def compile_expr(expr: sympy.Expr, args: tuple[sympy.Symbol, ...]) -> Callable:
+    """A NumPy function of `args` computing `expr` elementwise.
+
+    Symbols are swapped for assumption-free dummies first, so that re(x)
+    stays re(x) for complex inputs instead of simplifying to x.
+    """
+    free = tuple(sympy.Dummy(f"v{i}") for i in range(len(args)))
+    body = _real_conditions(expr.xreplace(dict(zip(args, free))))
+    fn = sympy.lambdify(free, body, modules=_MODULES)
+
+    def call(*values):
+        with np.errstate(all="ignore"):
+            out = fn(*values)
+        # constants come back as scalars: broadcast to the argument's shape
+        return out + np.zeros(np.shape(values[0])) if np.ndim(out) < np.ndim(values[0]) else out
+
+    return call
+
+
+def matmul_t(a: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """a @ W.T for a real W; a complex `a` is split so BLAS runs on reals (3x faster)."""
+    if np.iscomplexobj(a) and not np.iscomplexobj(W):
+        return a.real @ W.T + 1j * (a.imag @ W.T)
+    return a @ W.T
+
+
+def as_arrays(values, layers: Sequence[int], bias: bool):
+    """(x, y, W, b) of a `Values` as float arrays; W[l] is (n_l, n_{l-1})."""
+    W = {l: np.array(m, dtype=float).reshape(layers[l], layers[l - 1]) for l, m in values.W.items()}
+    b = ({l: np.array(v, dtype=float) for l, v in values.b.items()} if bias
+         else {l: np.zeros(layers[l]) for l in W})
+    return np.array(values.x, dtype=float), np.array(values.y, dtype=float), W, b

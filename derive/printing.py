@@ -1,0 +1,73 @@
+"""LaTeX for derived expressions: SymPy's LatexPrinter plus our symbols.
+
+`DerivePrinter` adds `_print_NetSymbol` (W^{(2)}_{13}, a^{(1)}_{2}, x_{1},
+\\delta^{(2)}_{1}) and recurses only through `self._print`, so everything
+else is SymPy's own.  Settings are a dict of defaults: an unknown key raises
+TypeError (SymPy's Printer does that), a bad value ValueError naming the
+valid ones.  `notation` chooses how a weight's indices read: "nielsen"
+writes W(l)_jk with the receiving neuron first (from k to j, Nielsen's
+book); "ij" writes the same weight with the sending neuron first, w_ij read
+"from i to j", as many course notes do.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+
+from .model import NetSymbol
+
+NOTATIONS = ("nielsen", "ij")
+LOSS_SYMBOLS = ("L", "C", "E")
+
+
+class DerivePrinter(LatexPrinter):
+    """LatexPrinter that typesets network symbols."""
+
+    _default_settings = {**LatexPrinter._default_settings,
+                         "notation": "nielsen", "loss_symbol": "L", "weight_letter": "W"}
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        if self._settings["notation"] not in NOTATIONS:
+            raise ValueError(f"notation {self._settings['notation']!r}; expected one of {', '.join(NOTATIONS)}")
+        if self._settings["loss_symbol"] not in LOSS_SYMBOLS:
+            raise ValueError(f"loss_symbol {self._settings['loss_symbol']!r}; "
+                             f"expected one of {', '.join(LOSS_SYMBOLS)}")
+
+    @staticmethod
+    def _sub(idx) -> str:
+        sep = "," if any(i >= 10 for i in idx) else ""
+        return sep.join(str(i) for i in idx)
+
+    def _print_NetSymbol(self, s: NetSymbol) -> str:
+        kind, layer, idx = s.kind, s.layer, s.idx
+        if kind == "W":
+            idx = idx if self._settings["notation"] == "nielsen" else idx[::-1]
+            letter = self._settings["weight_letter"]
+        else:
+            letter = {"delta": r"\delta"}.get(kind, kind)
+        sup = "" if layer is None else f"^{{({layer})}}"
+        return f"{letter}{sup}_{{{self._sub(idx)}}}"
+
+
+def to_latex(expr, **settings) -> str:
+    """LaTeX of a SymPy expression with network symbols typeset."""
+    if not isinstance(expr, sympy.Basic):  # a plain number from our own code
+        expr = sympy.Integer(expr) if isinstance(expr, int) else sympy.Float(expr)
+    return DerivePrinter(settings).doprint(expr)
+
+
+def symbol_latex(kind: str, layer: int | None, *idx: int, **settings) -> str:
+    """LaTeX of one network symbol, e.g. symbol_latex("W", 2, 1, 3)."""
+    return to_latex(NetSymbol.make(kind, layer, *idx), **settings)
+
+
+def loss_symbol(**settings) -> str:
+    return DerivePrinter(settings)._settings["loss_symbol"]
+
+
+def partial_latex(p, **settings) -> str:
+    r"""\frac{\partial L}{\partial W^{(l)}_{jk}} for a `Param`."""
+    sym = (NetSymbol.make("W", p.layer, p.j, p.k) if p.kind == "W" else NetSymbol.make("b", p.layer, p.j))
+    return rf"\frac{{\partial {loss_symbol(**settings)}}}{{\partial {to_latex(sym, **settings)}}}"
