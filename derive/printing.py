@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sympy
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
 
 from .model import NetSymbol
 
@@ -71,3 +72,20 @@ def partial_latex(p, **settings) -> str:
     r"""\frac{\partial L}{\partial W^{(l)}_{jk}} for a `Param`."""
     sym = (NetSymbol.make("W", p.layer, p.j, p.k) if p.kind == "W" else NetSymbol.make("b", p.layer, p.j))
     return rf"\frac{{\partial {loss_symbol(**settings)}}}{{\partial {to_latex(sym, **settings)}}}"
+
+
+class TextPrinter(StrPrinter):
+    """Plain text in the names a user types: W2[1,3], a1[2], x[1], delta2[1].
+
+    The same syntax `derive claim` reads, so a formula from a table can be
+    pasted back as a claim.
+    """
+
+    def _print_NetSymbol(self, s: NetSymbol) -> str:
+        layer = "" if s.layer is None else str(s.layer)
+        return f"{s.kind}{layer}[{','.join(map(str, s.idx))}]"
+
+
+def to_text(expr) -> str:
+    """A derived expression as plain text with user-facing names."""
+    return TextPrinter().doprint(expr)

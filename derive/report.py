@@ -16,6 +16,7 @@ import math
 from typing import IO, Iterator
 
 from .api import Network
+from .printing import to_text
 
 
 def _num(v: float | None):
@@ -54,4 +55,4 @@ def grad_table(net: Network, values=None) -> Iterator[str]:
     for p in net.params():
         g = net.gradient(p)
         value = f"{grads[p.name]:16.9g}" if p.name in grads else f"{'-':>16}"
-        yield f"{p.name:<{max(width, 9)}}  {value}  {g.simplified}"
+        yield f"{p.name:<{max(width, 9)}}  {value}  {to_text(g.simplified)}"
