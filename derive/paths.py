@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 from math import prod
 from typing import Iterator
 
@@ -30,6 +31,7 @@ import sympy
 from .backprop import Derivation
 from .model import NetSymbol, Param
 from .printing import loss_symbol, to_latex
+from .registry import A, Y
 from .simplify import Simplifier
 
 ROLES = ("loss", "activation", "weight", "input")
@@ -107,7 +109,13 @@ def _path(d: Derivation, s: Simplifier, p: Param, neurons: tuple[int, ...], out:
 
 
 def _simplified_loss_derivative(d: Derivation, j: int) -> sympy.Expr:
-    expr = d.loss_derivative(j)
+    m = d.model
+    return _shorter_form(d._loss_term_derivative).xreplace({A: m.a(d.L, j), Y: m.y(j)})
+
+
+@lru_cache(maxsize=64)
+def _shorter_form(expr: sympy.Expr) -> sympy.Expr:
+    """factor(cancel(expr)) if that is shorter; once per loss row, not once per path."""
     together = sympy.factor(sympy.cancel(expr))
     return together if sympy.count_ops(together) < sympy.count_ops(expr) else expr
 
