@@ -8,14 +8,16 @@ r"""The Python API: `Network` ties the stages together; the CLI calls only this.
 Each stage is built on first use and kept (`cached_property`): asking for
 one gradient of a 32-layer network derives that gradient only.  `values`
 arguments accept a `Values`, a plain dict shaped like a values file, or
-None for the spec's own [values].
+None for the spec's own [values].  The renderers (document.py, answer.py,
+claim.py, codegen.py, paths.py) are imported when first asked for, so
+`import derive` stays cheap and the CLI and notebooks share one code path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import sympy
 
@@ -29,10 +31,26 @@ from .simplify import Simplifier
 from .spec import NetworkSpec, Values, load_spec, make_spec, make_values
 from .verify import DEFAULT_POINTS, CheckReport, check
 
+if TYPE_CHECKING:
+    from .paths import Path
+
 
 @dataclass(frozen=True)
 class Gradient:
-    """dL/dp of one parameter in the three forms, with LaTeX and Jupyter display."""
+    """dL/dp of one parameter in the three forms, with LaTeX and Jupyter display.
+
+    For one identity neuron with loss (a - y)^2 / 2, by hand: a = W x + b, so
+    dL/dW = (a - y) x = (W x + b - y) x, and the one path from W to the loss
+    is dL/da * da/dz * dz/dW = (a - y) * 1 * x.
+
+    >>> g = Network(layers=[1, 1], activation="identity", loss="half_sse").gradient("W1[1,1]")
+    >>> g.simplified
+    x_1*(a1_1 - y_1)
+    >>> g.explicit
+    x_1*(W1_1_1*x_1 + b1_1 - y_1)
+    >>> [(f.role, f.simplified) for f in next(g.paths)]
+    [('loss', a1_1 - y_1), ('activation', 1), ('input', x_1)]
+    """
 
     network: "Network"
     param: Param
@@ -72,7 +90,28 @@ class Gradient:
         """SymPy's string of the explicit form, or of the factored one if that is too large."""
         return str(self.explicit if self.explicit is not None else self.factored)
 
+    @property
+    def paths(self) -> Iterator["Path"]:
+        """The chain rule as a sum over paths: an iterator of tuples of `Factor`s
+        (roles loss, activation, weight, input), one tuple per nonzero path.
+        Their number is the product of the later layers' widths (`path_count`)."""
+        from .paths import paths
+
+        return paths(self.network.derivation, self.param, self.network.simplifier)
+
+    @property
+    def path_count(self) -> int:
+        """How many paths `paths` enumerates (before dropping identically zero ones)."""
+        from .paths import count_paths
+
+        return count_paths(self.network.derivation, self.param)
+
     def equation(self, **settings) -> str:
+        r"""The LaTeX equation dL/dp = simplified form, e.g. for a display block.
+
+        >>> Network([1, 1], "identity", "half_sse").gradient("b1[1]").equation()
+        '\\frac{\\partial L}{\\partial b^{(1)}_{1}} = a^{(1)}_{1} - y_{1}'
+        """
         return f"{partial_latex(self.param, **settings)} = {to_latex(self.simplified, **settings)}"
 
     def _repr_latex_(self) -> str:
@@ -85,9 +124,17 @@ class Gradient:
 class Network:
     """A network and everything derived from it.
 
+    One identity neuron, loss (a - y)^2 / 2, at x = 2, y = 1, W = 3, b = 0.5:
+    by hand a = 6.5, L = 5.5^2 / 2 = 15.125, dL/dW = (a - y) x = 11, dL/db = 5.5.
+
     >>> net = Network(layers=[1, 1], activation="identity", loss="half_sse")
-    >>> net.gradients({"x": [2.0], "y": [1.0], "W1": [[3.0]], "b1": [0.5]})
+    >>> point = {"x": [2.0], "y": [1.0], "W1": [[3.0]], "b1": [0.5]}
+    >>> net.loss(point)
+    15.125
+    >>> net.gradients(point)
     {'W1[1,1]': 11.0, 'b1[1]': 5.5}
+    >>> net.check(point).passed
+    True
     """
 
     def __init__(self, layers, activation: Any = "sigmoid", loss: Any = "half_sse",
@@ -102,6 +149,15 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({self.spec.describe()}, {self.spec.parameter_count} parameters)"
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter's display: the layers as a table, activations and loss as math."""
+        spec = self.spec
+        rows = [f"**{spec.title or spec.describe()}**, {spec.parameter_count} parameters"
+                f"{'' if spec.bias else ' (no biases)'}", "",
+                "| layer | neurons | activation |", "|---|---|---|", f"| 0 (input x) | {spec.layers[0]} | |"]
+        rows += [f"| {l} | {spec.layers[l]} | ${row.latex}$ |" for l, row in enumerate(spec.activations, 1)]
+        return "\n".join(rows + ["", f"loss: ${spec.loss.latex}$"])
 
     # -- the stages, built on first use -------------------------------------
     @cached_property
@@ -165,6 +221,64 @@ class Network:
             raise SpecError(f"points must be a non-negative integer, got {points!r}")
         kwargs = {} if seed is None else {"seed": seed}
         return check(self.evaluator, self.values(values), points, **kwargs)
+
+    # -- renderers (imported on first use) -------------------------------------
+    def explain(self, format: str = "md", **opts) -> str:
+        r"""The derivation document as text: Markdown (format "md") or LaTeX ("tex").
+
+        `opts` are those of `derive explain`: params (e.g. "W1[1,1],b2[*]"),
+        snippet, notation ("nielsen" or "ij"), loss_symbol, templates.  For
+        files, and PDF, use `derive.document.build(net, formats, outdir)`.
+
+        >>> md = Network([1, 1], "identity", "half_sse").explain()
+        >>> r"\frac{\partial L}{\partial W^{(1)}_{11}}" in md
+        True
+        """
+        from . import document
+
+        renderers = {"md": document.render_markdown, "tex": document.render_latex}
+        if format not in renderers:
+            raise SpecError(f"format {format!r}; expected md or tex (a PDF is a file: "
+                            f"derive.document.build(net, formats='pdf', outdir=...))")
+        return renderers[format](self, **opts)
+
+    def which(self, param: str | Param | None = None, values: Values | Mapping | None = None):
+        """Which derivative does backprop use for `param`? (both, chained: the
+        loss's and the activations'); without a parameter, for every layer.
+
+        Returns an answer with `.markdown()`, `.latex()` and `.to_json()`.
+
+        >>> answer = Network([1, 1], "identity", "half_sse").which("W1[1,1]")
+        >>> answer.markdown().startswith("**Both, chained.**")
+        True
+        """
+        from .answer import which
+
+        return which(self, param, values)
+
+    def claim(self, param: str | Param, expr: str):
+        """Check a claimed formula for dL/dparam (text in x[k], y[j], W1[j,k], a1[j], z1[j]).
+
+        Returns a verdict with `.correct`, `.text()` and `.to_json()`.
+        """
+        from .claim import check_claim
+
+        return check_claim(self, param, expr)
+
+    def code(self, target: str = "numpy") -> str:
+        """Source of a standalone NumPy or PyTorch module with loss(), gradients()
+        and check(), printed from this derivation (see codegen.py).
+
+        >>> import numpy as np
+        >>> net = Network(layers=[1, 1], activation="identity", loss="half_sse")
+        >>> module = {}
+        >>> exec(net.code(), module)
+        >>> module["gradients"]({"W1": np.array([[3.0]]), "b1": np.array([0.5])}, [2.0], [1.0])
+        {'W1': array([[11.]]), 'b1': array([5.5])}
+        """
+        from .codegen import generate
+
+        return generate(self, target)
 
 
 def load(path, values_path=None) -> Network:
