@@ -141,3 +141,19 @@ def test_api_load_and_bad_values():
     assert set(net.gradients()) == {p.name for p in net.params()}
     with pytest.raises(SpecError, match="values must be a table"):
         net.gradients([1, 2])
+
+
+def test_api_readme_example_prints_what_it_says():
+    """The README's Python example, run, prints the output shown under it."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("<!-- section: python (owner: api/codegen) -->"):]
+    code, shown = re.search(r"```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", section, re.S).groups()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, {})
+    assert out.getvalue() == shown
