@@ -1,0 +1,123 @@
+"""Golden strings for what documents print: symbols, folded sums, settings, escaping.
+
+Every expected string here was written by hand from the conventions in the
+README (W^{(l)}_{jk} from k to j; "ij" writes the sender first), not copied
+from the code's output.
+"""
+
+import pytest
+import sympy
+
+from derive import Network
+from derive.errors import SpecError
+from derive.formulas import Style, format_number, mixed
+from derive.model import NetSymbol
+from derive.printing import symbol_latex, to_latex
+from derive.registry import A, X
+from derive.templating import escape_md, escape_tex
+
+W = NetSymbol.make
+
+
+def test_to_latex_network_symbols():
+    assert to_latex(W("W", 2, 1, 3)) == r"W^{(2)}_{13}"
+    assert to_latex(W("a", 1, 2)) == r"a^{(1)}_{2}"
+    assert to_latex(W("x", None, 1)) == r"x_{1}"
+    assert to_latex(W("delta", 3, 4)) == r"\delta^{(3)}_{4}"
+    assert to_latex(W("W", 1, 12, 3)) == r"W^{(1)}_{12,3}"
+
+
+def test_to_latex_notation_ij_puts_the_sender_first():
+    assert symbol_latex("W", 2, 1, 3, notation="ij") == r"W^{(2)}_{31}"
+
+
+def test_to_latex_bad_settings():
+    with pytest.raises(ValueError, match="nielsen, ij"):
+        to_latex(W("a", 1, 1), notation="kj")
+    with pytest.raises(ValueError, match="L, C, E"):
+        to_latex(W("a", 1, 1), loss_symbol="J")
+    with pytest.raises(ValueError, match="non-negative"):
+        to_latex(W("a", 1, 1), fold_sums=-1)
+    with pytest.raises(TypeError):
+        to_latex(W("a", 1, 1), colour="red")
+
+
+def test_to_latex_folds_a_backpropagated_sum():
+    back = sum(W("W", 3, m, 2) * W("delta", 3, m) for m in range(1, 6))
+    assert to_latex(back, fold_sums=5) == r"\sum_{m=1}^{5} W^{(3)}_{m,2} \delta^{(3)}_{m}"
+    assert to_latex(back, fold_sums=5, notation="ij") == r"\sum_{m=1}^{5} W^{(3)}_{2,m} \delta^{(3)}_{m}"
+
+
+def test_to_latex_folds_only_the_exact_pattern():
+    back = sum(W("W", 3, m, 2) * W("delta", 3, m) for m in range(1, 6))
+    assert r"\sum" not in to_latex(back, fold_sums=6)  # too few terms
+    four = back - W("W", 3, 5, 2) * W("delta", 3, 5)
+    assert to_latex(four, fold_sums=3) == r"\sum_{m=1}^{4} W^{(3)}_{m,2} \delta^{(3)}_{m}"
+    mixed_columns = W("W", 3, 1, 2) * W("delta", 3, 1) + W("W", 3, 2, 1) * W("delta", 3, 2)
+    assert to_latex(mixed_columns, fold_sums=2) == \
+        r"W^{(3)}_{12} \delta^{(3)}_{1} + W^{(3)}_{21} \delta^{(3)}_{2}"
+    gap = W("W", 3, 1, 2) * W("delta", 3, 1) + W("W", 3, 3, 2) * W("delta", 3, 3)
+    assert r"\sum" not in to_latex(gap, fold_sums=2)
+
+
+def test_style_prints_general_weights_by_notation():
+    assert Style().w("l", "j", "k") == r"W^{(l)}_{jk}"
+    assert Style(notation="ij").w("l", "j", "i") == r"W^{(l)}_{ij}"
+    assert Style().w(3, "m_{3}", "m_{2}") == r"W^{(3)}_{m_{3},m_{2}}"
+    assert Style(loss_symbol="C").d_loss("a") == r"\frac{\partial C}{\partial a}"
+
+
+def test_style_rejects_bad_choices_as_spec_errors():
+    with pytest.raises(SpecError, match="notation 'w'; expected one of nielsen, ij"):
+        Style(notation="w")
+    with pytest.raises(SpecError, match="loss symbol 'J'"):
+        Style(loss_symbol="J")
+
+
+def test_style_paints_by_target():
+    assert Style(target="tex").paint("loss", "x") == r"\textcolor{deriveLoss}{x}"
+    assert Style(target="md").paint("weight", "x") == r"{\color{#56B4E9}{x}}"
+
+
+def test_format_number_nine_significant_digits():
+    assert format_number(0.298371108760003) == "0.298371109"
+    assert format_number(-0.0380982365298) == "-0.0380982365"
+    assert format_number(0.15) == "0.15"
+    assert format_number(1.5e-12) == r"1.5 \times 10^{-12}"
+    assert format_number(float("nan")) == r"\mathrm{NaN}"
+
+
+def test_mixed_puts_math_runs_in_dollars():
+    assert mixed(r"f'(z) = 1 and the \tfrac12 cancels the exponent 2") == \
+        r"$f'(z) = 1$ and the $\tfrac12$ cancels the exponent $2$"
+
+
+def test_escape_tex_prints_every_special_literally():
+    assert escape_tex(r"%$&#_{}\~^") == \
+        r"\%\$\&\#\_\{\}\textbackslash{}\textasciitilde{}\textasciicircum{}"
+    assert escape_tex(r"\input{/etc/passwd}") == r"\textbackslash{}input\{/etc/passwd\}"
+    assert escape_tex("σ Σ Α é") == r"\ensuremath{\sigma} \ensuremath{\Sigma} \ensuremath{\mathrm{A}} é"
+    assert escape_tex("漢") == r"\texttt{[U+6F22]}"
+    assert escape_tex("a\nb") == "a b"
+
+
+def test_escape_md_escapes_markup():
+    assert escape_md("x_1 $y$ *b* <i> #") == r"x\_1 \$y\$ \*b\* \<i\> \#"
+    assert escape_md("2-2-2 net.") == "2-2-2 net."
+
+
+def test_general_prints_a_row_formula_for_neuron_j():
+    from derive.content import general
+
+    style = Style()
+    assert general(style, A * (1 - A), {A: "a^{(2)}_{j}"}) == r"a^{(2)}_{j} \left(1 - a^{(2)}_{j}\right)"
+    assert general(style, sympy.tanh(X), {X: "z"}) == r"\tanh{\left(z \right)}"
+
+
+def test_output_delta_printed_with_cancellation():
+    from derive.content import recursion_section
+
+    net = Network([2, 2, 2], activation="sigmoid", loss="bce")
+    r = recursion_section(net, Style())
+    assert r["output_special"] == r"a^{(2)}_{j} - y_{j}"
+    assert r["cancellation"].startswith(r"$\sigma'(z) = a(1-a)$ cancels")
