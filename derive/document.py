@@ -3,7 +3,7 @@ r"""Derivation documents: `build` writes PDF, LaTeX and Markdown for a network.
     build(net)  ->  output/<stem>.pdf, <stem>.tex, <stem>.md, <stem>-network.svg
 
 The pipeline: `context` gathers every section's printed math (content.py,
-chains.py, worked.py) for one language, templates arrange it
+walkthrough.py, worked.py) for one language, templates arrange it
 (templating.py: templates/tex/document.tex, templates/md/document.md), and
 render_latex.py wraps the LaTeX in a PyLaTeX preamble and compiles it.  The
 same context feeds both languages; only the colour macros and the figure
@@ -24,7 +24,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .api import Network
-from .chains import chain, choose, results
+from .walkthrough import chain, choose, results
 from .content import forward_section, local_section, network_section, recursion_section
 from .errors import SpecError, ToolError
 from .files import ensure_folder, write_text_atomic
