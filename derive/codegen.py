@@ -32,7 +32,10 @@ from .errors import RenderError
 from .registry import A, X, Y
 
 TARGETS = ("numpy", "torch")
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "code"
+_PACKAGE = Path(__file__).resolve().parent
+#: The module templates: package data when installed, else the source tree's templates/code.
+TEMPLATES = next((d for d in (_PACKAGE / "templates" / "code", _PACKAGE.parent / "templates" / "code")
+                  if d.is_dir()), _PACKAGE.parent / "templates" / "code")
 
 
 # -- stable forms --------------------------------------------------------------
@@ -308,7 +311,6 @@ def generate(net, target: str = "numpy") -> str:
               for l in range(1, L + 1) for k in ("W", "b") if k == "W" or spec.bias}
     context = {
         "description": spec.title or spec.describe(),
-        "filename": f"{spec.stem}_{target}.py",
         "equations": equations, "bias": spec.bias, "layers": tuple(n), "L": L,
         "n0": n[0], "nL": n[-1], "param_shapes": repr(shapes),
         "shapes": ", ".join(f"{k} {v}" for k, v in shapes.items()),
