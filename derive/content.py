@@ -131,6 +131,15 @@ def network_section(net: Network, style: Style) -> dict:
     }
 
 
+def default_title(spec) -> str:
+    """'Backpropagation in a 2-3-1 sigmoid network' for a spec without a title."""
+    names = list(dict.fromkeys(row.name for row in spec.activations))
+    acts = names[0] if len(names) == 1 else ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+    sizes = "-".join(map(str, spec.layers)) if len(spec.layers) <= 8 else \
+        f"{spec.depth}-layer, width-{max(spec.layers)}"
+    return f"Backpropagation in a {sizes} {acts} network"
+
+
 def _dash(style: Style) -> str:
     """An en dash for number ranges: TeX's -- or the character itself."""
     return "--" if style.target == "tex" else "\u2013"

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from .api import Network
 from .walkthrough import chain, choose, results
-from .content import forward_section, local_section, network_section, recursion_section
+from .content import default_title, forward_section, local_section, network_section, recursion_section
 from .errors import SpecError, ToolError
 from .files import ensure_folder, write_text_atomic
 from .formulas import Style, colour_definitions
@@ -85,7 +86,7 @@ def context(pl: Plan, target: str, figure: str | None = None) -> dict:
     values, run = net.spec.values, pl.run
     trace = run[0] if run else None
     return {
-        "title": net.spec.title or f"Backpropagation in a {net.spec.describe()}",
+        "title": net.spec.title or default_title(net.spec),
         "legend": style.legend(),
         "colour_definitions": colour_definitions(),
         "network": network_section(net, style),
@@ -141,9 +142,16 @@ def render_markdown(net: Network, params: str | None = None, snippet: bool = Fal
 
 
 def default_stem(net: Network) -> str:
-    """A slug of the title ('Backprop in σ nets' -> 'backprop-in-nets'), else net-2-3-1."""
-    slug = re.sub(r"[^a-z0-9]+", "-", (net.spec.title or "").lower()).strip("-")[:60].strip("-")
-    return slug or net.spec.stem
+    """A slug of the title ('Backprop in σ nets' -> 'backprop-in-nets'), else net-2-3-1.
+
+    (The CLI could pass the spec file's name as `stem`; the spec does not keep it.)"""
+    ascii_title = unicodedata.normalize("NFKD", net.spec.title or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60].strip("-")
+    if slug:
+        return slug
+    spec = net.spec
+    return spec.stem if len(spec.layers) <= 8 else \
+        f"net-{spec.layers[0]}-to-{spec.layers[-1]}-{spec.depth}-layers"
 
 
 def _formats(formats, snippet: bool) -> tuple[tuple[str, ...], bool]:

@@ -118,9 +118,15 @@ def _failure(tex: str, pdf_path: Path, log: str, why: str) -> ToolError:
 
 
 def first_error(log: str) -> str | None:
-    """The first TeX error of a log, on one line: 'document.tex:12: Undefined control sequence'."""
-    for line in log.splitlines():
-        m = re.match(r"^(?:\./)?document\.tex:(\d+): (.*)$", line) or re.match(r"^! (.*)$", line)
+    """The first TeX error of a log on one line, with its line in the .tex if known:
+    'Undefined control sequence (line 12 of the .tex)'."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^(?:\./)?document\.tex:(\d+): (.*)$", line)
         if m:
-            return f"line {m.group(1)}: {m.group(2)}" if m.re.groups == 2 else m.group(1)
+            return f"{m.group(2).strip()} (line {m.group(1)} of the .tex)"
+        if line.startswith("! "):
+            where = next((re.match(r"^l\.(\d+)", x) for x in lines[i + 1:i + 12]
+                          if re.match(r"^l\.\d+", x)), None)
+            return line[2:].strip() + (f" (line {where.group(1)} of the .tex)" if where else "")
     return None

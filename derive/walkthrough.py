@@ -145,8 +145,13 @@ def _count_tex(count: int) -> str:
 
 
 def _factor_tex(style: Style, f) -> str:
-    tex = style.latex(f.simplified)
-    return rf"\left({tex}\right)" if isinstance(f.simplified, sympy.Add) else tex
+    """A factor of a product: in parentheses if it is a sum or negative.
+
+    The loss factor is printed as its row's derivative reads in a textbook
+    (-y/a + (1-y)/(1-a), 2(a-y)/n): `factor_terms`, not `factor`."""
+    expr = sympy.factor_terms(f.expr) if f.role == "loss" else f.simplified
+    tex = style.latex(expr)
+    return rf"\left({tex}\right)" if isinstance(expr, sympy.Add) or expr.could_extract_minus_sign() else tex
 
 
 def _path(style: Style, path, net: Network, trace, values) -> dict:

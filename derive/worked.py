@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .api import Network
+from .errors import DeriveError
 from .formulas import Style, format_number
 from .model import Param
 from .verify import ATOL, RTOL
@@ -85,9 +86,13 @@ def _norms(net: Network, trace, gW) -> list[dict]:
 
 
 def check_section(net: Network, values) -> dict:
-    """Section 8: `Network.check` summarised."""
-    report = net.check(values)
-    return {"passed": report.passed, "points": report.points, "method": report.method,
+    """Section 8: `Network.check` summarised (or why it could not run, e.g. a loss
+    that is undefined at the random points for this output layer)."""
+    try:
+        report = net.check(values)
+    except DeriveError as exc:
+        return {"error": str(exc), "passed": False, "parameters": net.spec.parameter_count}
+    return {"error": None, "passed": report.passed, "points": report.points, "method": report.method,
             "max_abs": format_number(report.max_abs, 3), "max_rel": format_number(report.max_rel, 3),
             "parameters": net.spec.parameter_count, "with_values": values is not None,
             "atol": format_number(ATOL, 3), "rtol": format_number(RTOL, 3),

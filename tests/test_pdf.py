@@ -1,0 +1,192 @@
+"""PDFs: compiled by pdflatex, read back with pdftotext, rendered with pdftoppm.
+
+Outside CI a machine without TeX skips these; with CI=true they fail instead,
+since ./dev.sh setup installs TeX and a skipped PDF test proves nothing.
+The matrix compiles one document per network, and the networks together
+cover every activation and every loss of the registry (built from the
+tables, so a new row is covered without editing this file).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derive import Network, load
+from derive.cli import DEFAULT_EXAMPLE, main
+from derive.document import build
+from derive.errors import ToolError
+from derive.registry import ACTIVATIONS, LOSSES
+from derive.verify import random_values
+
+TOOLS = ("pdflatex", "pdftotext", "pdftoppm", "pdfinfo")
+DEFAULT_STEM = "backpropagation-in-a-2-2-2-sigmoid-network"
+
+
+@pytest.fixture(autouse=True)
+def tex_tools():
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        message = f"missing {', '.join(missing)}: run ./dev.sh setup"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def pdf_text(pdf: Path) -> str:
+    """The PDF's text with every run of white space made one space."""
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+    return " ".join(text.split())
+
+
+def pdf_pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+
+
+def render_page(pdf: Path, page: int, out: Path) -> np.ndarray:
+    """Page `page` as an RGB array (height, width, 3), read from pdftoppm's PPM."""
+    prefix = out / f"page{page}"
+    subprocess.run(["pdftoppm", "-r", "40", "-f", str(page), "-l", str(page), str(pdf), str(prefix)],
+                   check=True, timeout=60)
+    ppm = next(out.glob(f"page{page}*.ppm")).read_bytes()
+    m = re.match(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s", ppm)
+    width, height = int(m.group(1)), int(m.group(2))
+    return np.frombuffer(ppm[m.end():], dtype=np.uint8).reshape(height, width, 3)
+
+
+def test_default_command_writes_pdf_tex_md(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    out = tmp_path / "output"
+    pdf, tex, md = (out / f"{DEFAULT_STEM}{s}" for s in (".pdf", ".tex", ".md"))
+    assert pdf.is_file() and tex.is_file() and md.is_file()
+    assert (out / f"{DEFAULT_STEM}-network.svg").is_file()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temporaries
+    source = tex.read_text()
+    assert r"\documentclass[11pt,a4paper]{article}" in source
+    assert r"\frac{\partial L}{\partial W^{(1)}_{11}} &= \textcolor{deriveLoss}" in source
+    assert r"\delta^{(2)}_{j} = \frac{\partial L}{\partial a^{(2)}_{j}}\, \sigma'\bigl(z^{(2)}_{j}\bigr)" in source
+    assert "$0.000438567734$" in source
+    assert "The loss: $L = 0.298371109$." in md.read_text()
+    text = pdf_text(pdf)
+    for words in ["Backpropagation in a 2-2-2 sigmoid network", "1 The network",
+                  "4 The chain rule, step by step", "5 The delta recursion and the matrix form",
+                  "A worked example with numbers", "Verification",
+                  "0.000438567734", "0.149780716", "0.298371109", "Both, chained."]:
+        assert words in text, words
+    page = render_page(pdf, 1, tmp_path)
+    assert page.std() > 20  # not blank
+    assert (page.min(axis=2) < 128).mean() > 0.01  # there is ink
+
+
+def test_default_pdf_has_the_colour_coded_chain_rule(tmp_path):
+    build(load(DEFAULT_EXAMPLE), outdir=tmp_path, formats="pdf")
+    pdf = tmp_path / f"{DEFAULT_STEM}.pdf"
+    pages = pdf_pages(pdf)
+    assert 4 <= pages <= 8
+    found = set()
+    for n in range(1, pages + 1):
+        rgb = render_page(pdf, n, tmp_path).astype(int)
+        for role, hexcode in {"loss": "D55E00", "activation": "332288", "input": "882255"}.items():
+            target = np.array([int(hexcode[i:i + 2], 16) for i in (0, 2, 4)])
+            if (np.abs(rgb - target).sum(axis=2) < 60).sum() > 20:
+                found.add(role)
+    assert found == {"loss", "activation", "input"}
+
+
+def _matrix_networks() -> list[Network]:
+    """Few networks that together use every activation and every loss once at least."""
+    elementwise = [a for a, row in ACTIVATIONS.items() if not row.vector]
+    nets, hidden = [], list(elementwise)
+    for loss, row in LOSSES.items():
+        out = ("softmax" if loss == "cross_entropy" and any(r.vector for r in ACTIVATIONS.values())
+               else "sigmoid" if row.probabilistic else hidden.pop() if hidden else "identity")
+        acts = [hidden.pop() if hidden else "tanh" for _ in range(2)] + [out]
+        nets.append(Network([2, 3, 3, 2 if out != "softmax" else 3], activation=acts, loss=loss,
+                            title=f"Matrix: {', '.join(acts)}; {loss}"))
+    while hidden:
+        nets.append(Network([2, 2, 2], activation=[hidden.pop(), "identity"], loss="half_sse"))
+    used = {r.name for n in nets for r in n.spec.activations} | {n.spec.loss.name for n in nets}
+    assert used >= set(ACTIVATIONS) | set(LOSSES)
+    rng = np.random.default_rng(5)
+    with_values = []
+    for net in nets:
+        v = random_values(net.evaluator, rng)
+        raw = {"x": list(v.x), "y": list(v.y), "learning_rate": 0.1,
+               **{f"W{l}": [list(r) for r in w] for l, w in v.W.items()},
+               **{f"b{l}": list(b) for l, b in v.b.items()}}
+        with_values.append(Network(list(net.spec.layers), [r.name for r in net.spec.activations],
+                                   net.spec.loss.name, title=net.spec.title, values=raw))
+    return with_values
+
+
+def test_pdf_matrix_every_activation_and_loss(tmp_path):
+    start = time.perf_counter()
+    nets = _matrix_networks()
+    for i, net in enumerate(nets):
+        build(net, outdir=tmp_path, formats="pdf", stem=f"m{i}")
+        text = pdf_text(tmp_path / f"m{i}.pdf")
+        assert net.spec.loss.name in text
+        assert "They agree" in text
+        for row in net.spec.activations:
+            assert f"({row.name})" in text or row.name in text
+    elapsed = time.perf_counter() - start
+    print(f"{len(nets)} PDFs in {elapsed:.1f} s")
+
+
+def test_hostile_title_prints_literally_and_runs_nothing(tmp_path):
+    title = r"%$&#_{}\~^ σ \input{/etc/passwd} \VAR{network}"
+    build(Network([2, 1], title=title), outdir=tmp_path, formats="pdf,tex", stem="hostile")
+    text = pdf_text(tmp_path / "hostile.pdf")
+    assert r"%$&#_{}\~^ σ \input{/etc/passwd} \VAR{network}" in text
+    assert "root:" not in text
+    assert r"\textbackslash{}input\{/etc/passwd\}" in (tmp_path / "hostile.tex").read_text()
+
+
+def test_template_reading_a_file_outside_is_refused(tmp_path):
+    user = tmp_path / "tpl" / "tex"
+    user.mkdir(parents=True)
+    (user / "intro.tex").write_text("\\input{/etc/passwd}\n")
+    with pytest.raises(ToolError, match="not found"):
+        build(Network([2, 1]), outdir=tmp_path / "out", formats="pdf", templates=tmp_path / "tpl")
+    assert not (tmp_path / "out" / "net-2-1.pdf").exists()
+
+
+def test_compile_error_names_the_log_and_keeps_the_tex(tmp_path, capsys):
+    user = tmp_path / "tpl" / "tex"
+    user.mkdir(parents=True)
+    (user / "intro.tex").write_text("\\thiscommanddoesnotexist\n")
+    out = tmp_path / "out"
+    code = main(["explain", "--layers", "2,1", "--format", "pdf", "-o", str(out),
+                 "--templates", str(tmp_path / "tpl")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.count("\n") == 1
+    assert "Undefined control sequence" in err and f"{out / 'net-2-1.log'}" in err
+    assert (out / "net-2-1.log").is_file() and "thiscommanddoesnotexist" in (out / "net-2-1.tex").read_text()
+    assert not (out / "net-2-1.pdf").exists()
+
+
+def test_explain_30_layers_width_16_in_seconds(tmp_path):
+    start = time.perf_counter()
+    code = main(["explain", "--layers", ",".join(["16"] * 31), "--activation", "tanh",
+                 "-o", str(tmp_path)])
+    elapsed = time.perf_counter() - start
+    assert code == 0
+    print(f"explain 30x16: {elapsed:.1f} s")
+    assert elapsed < 60
+    pdf = tmp_path / "net-16-to-16-30-layers.pdf"
+    md = (tmp_path / "net-16-to-16-30-layers.md").read_text()
+    assert 3 <= pdf_pages(pdf) <= 15
+    assert 5_000 < len(md) < 80_000
+    text = pdf_text(pdf)
+    assert "8160 parameters" in text  # 30 * (16 * 16 + 16)
