@@ -26,6 +26,7 @@ from pathlib import Path as FilePath
 import jinja2
 
 from . import chain
+from .claim import parse_param
 from .errors import RenderError, SpecError
 from .model import Param
 from .paths import Path, count_paths, path_product, paths
@@ -176,7 +177,7 @@ def which(net, param: str | Param | None = None, values=None) -> Answer:
     vals = net.values(values)
     trace = net.evaluator.run(vals)[0] if vals is not None else None
     if param is not None:
-        p = param if isinstance(param, Param) else net.param(param)
+        p = param if isinstance(param, Param) else parse_param(net, param)
         return Answer(net, p, [ParamAnswer(net, p, vals, trace)])
     L = net.model.L
     layers, elided = list(range(L, 0, -1)), None

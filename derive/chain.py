@@ -181,7 +181,7 @@ def delta_lines(net) -> list[str]:
 
 
 # -- words ------------------------------------------------------------------------------
-def _layers_words(layers: list[int]) -> str:
+def layers_words(layers: list[int]) -> str:
     """'layer 2', 'layers 2 and 1', 'layers 3, 2 and 1', 'layers 31 to 1' (consecutive)."""
     names = [str(l) for l in layers]
     if len(names) == 1:
@@ -221,8 +221,8 @@ def param_words(net, p: Param) -> dict:
     L = net.model.L
     between = list(range(L, p.layer - 1, -1))
     return {"name": p.name, "symbol": to_latex(net.model.symbol(p)), "layer": p.layer,
-            "activation_layers": _layers_words(between), "several_layers": len(between) > 1,
+            "activation_layers": layers_words(between), "several_layers": len(between) > 1,
             "activation_names": " and ".join(dict.fromkeys(derivative_name(net, l) for l in between)),
-            "weight_layers": _layers_words(list(range(L, p.layer, -1))) if p.layer < L else None,
+            "weight_layers": layers_words(list(range(L, p.layer, -1))) if p.layer < L else None,
             "input": to_latex(net.model.a(p.layer - 1, p.k)) if p.kind == "W" else None,
             "lhs": partial_latex(p)}
