@@ -9,7 +9,7 @@ network and one representative weight per layer.
 Everything is built here as data: `ParamAnswer` holds one parameter's paths
 (enumerated lazily: `count_paths` says how many before anyone lists them)
 and `Answer` turns them into the issue's JSON, or into a context of
-already-printed LaTeX for the templates `answer.md.j2` and `answer.tex.j2`,
+already-printed LaTeX for the templates `answer.md` and `answer.tex`,
 which only arrange words.  Past `LISTED_PATHS` paths the documents show the
 \sum form with one path written out; past `JSON_MAX_PATHS` the JSON is
 refused with the count, never truncated.
@@ -21,15 +21,12 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path as FilePath
-
-import jinja2
-
 from . import chain
 from .claim import parse_param
-from .errors import RenderError, SpecError
+from .errors import SpecError
 from .model import Param
 from .paths import Path, count_paths, path_product, paths
+from .templating import environment, render
 
 #: Paths written out one by one in the Markdown and LaTeX answers.
 LISTED_PATHS = 8
@@ -143,33 +140,11 @@ class Answer:
 
     def markdown(self) -> str:
         """The answer as Markdown with MathJax math, ready to paste into a post."""
-        return _render("answer.md.j2", self._context("md"))
+        return render(environment(), "answer.md", **self._context("md"))
 
     def latex(self) -> str:
         """The answer as a LaTeX fragment (amsmath, amssymb and xcolor)."""
-        return _render("answer.tex.j2", self._context("tex"))
-
-
-TEMPLATES = FilePath(__file__).resolve().parent.parent / "templates"
-
-
-def _environment(tex: bool) -> jinja2.Environment:
-    """A local Environment until the documents' factory exists: StrictUndefined,
-    LaTeX-safe delimiters (\\VAR{...}, \\BLOCK{...}) for .tex templates."""
-    delimiters = dict(variable_start_string=r"\VAR{", variable_end_string="}",
-                      block_start_string=r"\BLOCK{", block_end_string="}",
-                      comment_start_string=r"\#{", comment_end_string="}") if tex else {}
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                              undefined=jinja2.StrictUndefined, autoescape=False,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                              **delimiters)
-
-
-def _render(name: str, context: dict) -> str:
-    try:
-        return _environment(name.endswith(".tex.j2")).get_template(name).render(context)
-    except jinja2.TemplateError as exc:
-        raise RenderError(f"template {name!r} in {str(TEMPLATES)!r}: {exc}") from None
+        return render(environment(), "answer.tex", **self._context("tex"))
 
 
 def which(net, param: str | Param | None = None, values=None) -> Answer:
