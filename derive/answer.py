@@ -105,8 +105,8 @@ class ParamAnswer:
                    chain_values=chain.path_products(self.listed, colour, partial=False),
                    sum_form=None if self.complete else chain.sum_form(net, p, colour),
                    value=None if self.value is None else chain.number(self.value))
-        ctx["path_values"] = ([chain.number(self.path_value(q)) for q in self.listed]
-                              if self.value is not None and self.complete else [])
+        ctx["path_values"] = (chain.number_sum([self.path_value(q) for q in self.listed])
+                              if self.value is not None and self.complete and self.count > 1 else "")
         return ctx
 
 

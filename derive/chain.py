@@ -53,6 +53,12 @@ def number(v: float) -> str:
     return rf"{mantissa} \times 10^{{{int(exponent)}}}"
 
 
+def number_sum(values: list[float]) -> str:
+    """1.5 - 0.25 + 2, not 1.5 + -0.25 + 2."""
+    head = [number(values[0])] if values else []
+    return "".join(head + [(" - " if v < 0 else " + ") + number(abs(v)) for v in values[1:]])
+
+
 def _wrapped(expr: sympy.Expr, first: bool) -> str:
     tex = to_latex(expr)
     if isinstance(expr, sympy.Add) or (not first and expr.could_extract_minus_sign()):

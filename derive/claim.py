@@ -190,7 +190,7 @@ def _counterexample(net, p: Param, claim: sympy.Expr) -> tuple[dict, str | None]
     Points are drawn one at a time, so a wrong claim stops at its first
     counterexample; the diagnosis then gets a few more points."""
     sampler = Sampler(net)
-    stream = sampler.stream()
+    stream = sampler.stream(first=net.spec.values)
     for point, env in itertools.islice(stream, POINTS):
         sampler.add_deltas(env, p.layer)
         c, t = evaluate(claim, env), gradient_value(net, p, env)

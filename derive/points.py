@@ -91,8 +91,16 @@ class Sampler:
         b = {l: self._uniform("b", n[l]) for l in range(1, L + 1)} if self.net.spec.bias else {}
         return Point(tuple(self._uniform("x", n[0])), tuple(self._targets()), W, b)
 
-    def stream(self) -> Iterator[tuple[Point, "Environment"]]:
-        """Points with their environments, one at a time, away from activation kinks."""
+    def stream(self, first=None) -> Iterator[tuple[Point, "Environment"]]:
+        """Points with their environments, one at a time, away from activation kinks;
+        `first` (a spec's `Values`) leads if given, so a counterexample can be the user's."""
+        if first is not None:
+            point = Point(tuple(first.x), tuple(first.y),
+                          {l: [list(r) for r in m] for l, m in first.W.items()},
+                          {l: list(v) for l, v in first.b.items()})
+            env = self.environment(point)
+            if not self._near_kink(env):
+                yield point, env
         while True:
             point = self.draw()
             env = self.environment(point)
