@@ -1,7 +1,7 @@
 """Random points of a network in high precision, for judging claimed formulas.
 
 A point is a random input, target, weights and biases, written with two
-decimals so a counterexample prints short and exactly.  At each point the
+decimals so a counterexample prints short and exactly, and never 0.  At each point the
 forward pass, the loss and the delta equations of backprop.py are evaluated
 in mpmath at `DIGITS` digits, giving an environment: every network symbol
 (x, y, W, b, z, a, delta) and the loss symbol ``L`` mapped to its value.  Any
@@ -69,8 +69,11 @@ class Sampler:
         return f"Sampler({self.net.spec.describe()})"
 
     def _uniform(self, kind: str, *shape: int) -> list:
+        """Two-decimal values in [-r, -0.1] and [0.1, r]: never 0, which would hide
+        factors (a zero input makes every path through it vanish)."""
         r = _RANGES[kind]
-        return np.round(self.rng.uniform(-r, r, size=shape), 2).tolist()
+        sign = self.rng.choice([-1.0, 1.0], size=shape)
+        return np.round(sign * self.rng.uniform(0.1, r, size=shape), 2).tolist()
 
     def _targets(self) -> list:
         spec, nL = self.net.spec, self.n[self.L]
