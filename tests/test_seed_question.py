@@ -2,7 +2,8 @@
 
 Pins the verdicts the page states: the two posted answers and the one-path slip
 are incorrect (with the diagnosis), delta(1)_1 a(0)_1 written out is correct; and
-every output block of the page is what the command prints now.  The gradient is
+every output block of the page (and of the README's which/claim section) is what
+the command prints now.  The gradient is
 checked against an independent reference: a forward pass and loss written here in
 mpmath from the textbook definitions, differentiated by central differences.
 
@@ -159,6 +160,20 @@ def test_seed_question_page_shows_current_output():
         output, _ = run(args)
         assert shown == _block_text(args, output), f"stale block for `derive {args}`; " \
             "run python tests/test_seed_question.py --update"
+
+
+def test_seed_question_readme_excerpts_are_real_output():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- section: which (owner: which/claim) -->")[1].split("<!-- /section -->")[0]
+    shown = re.findall(r"^\$ derive (claim .*)\n((?:(?!\$ |```).*\n)*)", section, re.M)
+    assert len(shown) == 3
+    for args, text in shown:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main(shlex.split(args))
+        assert text == out.getvalue() + err.getvalue(), args
+    json_line = re.search(r"^\$ derive (which .* --json)\n(.*)\n", section, re.M)
+    assert json.loads(json_line.group(2)) == json.loads(run(json_line.group(1))[0])
 
 
 def test_seed_question_page_math_parses_in_mathjax():
