@@ -2,7 +2,7 @@
 
 The generated module does not import derive.  Its backward pass is printed
 from the derivation itself, one vectorised step per layer: the Simplifier's
-output delta (``a2 - y``, ``2*a2*(1 - a2)*(a2 - y)/3``) and local
+output delta (``a2 - y``, ``a2*(1 - a2)*(a2 - y)``) and local
 derivatives (``1 - a1**2``, ``a1*(1 - a1)``) are taken for neuron 1 of a
 layer, their network symbols a(l)_1, z(l)_1, y_1 are swapped for the layer's
 array variables a1, z1, y, and `ArrayPrinter` (SymPy's PythonCodePrinter with
