@@ -76,6 +76,10 @@ class CheckReport:
     def __repr__(self) -> str:
         return f"CheckReport(passed={self.passed}, points={self.points}, max_abs={self.max_abs:.2e})"
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows the table as it prints in a terminal."""
+        return "```\n" + self.table() + "\n```"
+
     def table(self) -> str:
         head = f"{'layer':>5}  {'params':>7}  {'max abs err':>12}  {'max rel err':>12}  result"
         lines = [head, "-" * len(head)]
