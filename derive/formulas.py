@@ -19,16 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, XCOLOR_NAMES  # one set of colours
 from .errors import SpecError
 from .printing import LOSS_SYMBOLS, NOTATIONS, DerivePrinter, to_latex
-
-try:  # one definition of the colours, shared with the diagrams
-    from .diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, XCOLOR_NAMES
-except ImportError:  # pragma: no cover - diagram.py not there yet
-    ROLE_COLOURS = {"loss": "#D55E00", "activation": "#332288", "weight": "#56B4E9", "input": "#882255"}
-    XCOLOR_NAMES = {r: "derive" + r.capitalize() for r in ROLE_COLOURS}
-    XCOLOR_DEFINITIONS = {r: rf"\definecolor{{{XCOLOR_NAMES[r]}}}{{HTML}}{{{h[1:]}}}"
-                          for r, h in ROLE_COLOURS.items()}
 
 TARGETS = ("tex", "md")
 #: How each role is named in prose, in the order a path meets them from the loss back.
