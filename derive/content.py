@@ -20,7 +20,7 @@ import sympy
 
 from .api import Network
 from .formulas import Style, mixed
-from .registry import A, X, Y, Activation
+from .registry import LOSSES, A, X, Y, Activation
 
 #: Networks with at most this many neurons (all layers) get every forward equation.
 SMALL_NEURONS = 12
@@ -116,7 +116,7 @@ def network_section(net: Network, style: Style) -> dict:
         "depth": spec.depth, "inputs": spec.layers[0], "outputs": spec.layers[-1],
         "sizes": _sizes(spec.layers, style), "parameters": spec.parameter_count,
         "bias": spec.bias, "rows": rows,
-        "loss_name": spec.loss.name, "loss_note": spec.loss.note,
+        "loss_name": spec.loss.name, "loss_note": loss_note(spec.loss),
         "loss": rf"{style.L} = {spec.loss.latex}",
         "definitions": [definition(style, row) for row in _distinct(spec.activations)],
         "kink": any(row.kink for row in spec.activations),
@@ -143,6 +143,11 @@ def default_title(spec) -> str:
 def _dash(style: Style) -> str:
     """An en dash for number ranges: TeX's -- or the character itself."""
     return "--" if style.target == "tex" else "\u2013"
+
+
+def loss_note(loss) -> str:
+    """The row's note: prose for a table row, prose with $math$ for a custom loss."""
+    return loss.note if LOSSES.get(loss.name) is loss else mixed(loss.note)
 
 
 def _sizes(layers, style: Style) -> str:
@@ -189,7 +194,7 @@ def forward_section(net: Network, style: Style) -> dict:
                      if spec.layers[-1] <= SMALL_OUTPUTS else None)
     return {"small": small, "layers": layers, "loss": rf"{style.L} = {spec.loss.latex}",
             "loss_symbols": rf"a_{{j}} = a^{{({spec.depth})}}_{{j}}",
-            "concrete_loss": concrete_loss, "loss_note": spec.loss.note}
+            "concrete_loss": concrete_loss}
 
 
 # -- section 3: the local derivatives, by role -----------------------------------

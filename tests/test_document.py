@@ -201,6 +201,15 @@ def test_every_loss_documented(name, tmp_path):
     assert LOSSES[name].latex in md
 
 
+def test_custom_activation_and_loss(tmp_path):
+    net = Network([2, 3, 1], activation=["x/(1+abs(x))", "sigmoid"], loss="(a-y)^4/4",
+                  title="Custom_fns")
+    md = markdown_of(net, tmp_path)
+    assert r"| 1 | 3 | $f$ (x/(1\+abs(x))) | 9 |" in md
+    assert r"is (a-y)\^4/4 (custom: $\ell(a, y) = \frac{\left(a - y\right)^{4}}{4}$):" in md
+    assert r"f(z) = \frac{z}{\left|{z}\right| + 1}" in md
+
+
 def test_softmax_with_mse_writes_the_jacobian(tmp_path):
     md = markdown_of(Network([2, 2, 3], activation=["sigmoid", "softmax"], loss="mse"), tmp_path)
     assert r"J^{\top}\, \nabla_{\boldsymbol{a}^{(2)}} L" in md
@@ -338,6 +347,7 @@ def test_markdown_all_math_parses(tmp_path):
         (Network([2, 2, 2, 1], activation=["relu", "sigmoid", "identity"], loss="half_sse",
                  values=VALUES_221), {"params": "W1[2,1]"}),
         (Network([2, 2, 1], activation="sigmoid"), {"snippet": True}),
+        (Network([2, 3, 1], activation=["x/(1+abs(x))", "sigmoid"], loss="(a-y)^4/4"), {}),
     ]
     texts = list(WRITTEN_MARKDOWN)
     for i, (net, opts) in enumerate(nets):
