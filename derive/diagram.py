@@ -24,11 +24,12 @@ from .model import Param
 from .printing import DerivePrinter, loss_symbol, symbol_latex
 from .spec import NetworkSpec
 
-#: Okabe-Ito vermillion and sky blue with Tol's indigo and wine: every pair stays
-#: apart (CIELAB distance > 30) under simulated protan-, deutan- and tritanopia,
+#: Okabe-Ito vermillion with Tol's indigo, blue and wine: every pair stays
+#: apart (CIELAB distance > 28) under simulated protan-, deutan- and tritanopia
+#: (Machado 2009 matrices), each reads as text on white (contrast >= 3.8:1),
 #: and their lightness differs, so roles survive a grey photocopy too.
 ROLE_COLOURS: dict[str, str] = {"loss": "#D55E00", "activation": "#332288",
-                                "weight": "#56B4E9", "input": "#882255"}
+                                "weight": "#4477AA", "input": "#882255"}
 #: The same colours for xcolor: `\definecolor` lines, for a preamble or a picture.
 XCOLOR_NAMES: dict[str, str] = {r: "derive" + r.capitalize() for r in ROLE_COLOURS}
 XCOLOR_DEFINITIONS: dict[str, str] = {

@@ -237,7 +237,7 @@ def test_tikz_golden_1_1():
     assert tikz(spec, Param(1, "W", 1, 1), legend=False) == r"""\begin{tikzpicture}[x=1cm, y=1cm, font=\small]
 \definecolor{deriveLoss}{HTML}{D55E00}
 \definecolor{deriveActivation}{HTML}{332288}
-\definecolor{deriveWeight}{HTML}{56B4E9}
+\definecolor{deriveWeight}{HTML}{4477AA}
 \definecolor{deriveInput}{HTML}{882255}
 \draw[deriveInput, line width=2pt, line cap=round] (0.36,0) -- (1.84,0);
 \draw[deriveLoss, line width=1.1pt, line cap=round] (2.56,0) -- (4.04,0);

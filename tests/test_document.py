@@ -147,7 +147,7 @@ def test_markdown_key_equations_of_the_default_example(tmp_path):
         r"&\boldsymbol{\delta}^{(l)} = \bigl(W^{(l+1)}\bigr)^{\top} \boldsymbol{\delta}^{(l+1)} \odot f_l'\bigl(\boldsymbol{z}^{(l)}\bigr) && \text{(BP2)} \\",
         # the chain rule for W1[1,1]: two paths, each factor in its role's colour
         r"\frac{\partial L}{\partial W^{(1)}_{11}} &= {\color{#D55E00}{\left(a^{(2)}_{1} - y_{1}\right)}} \cdot "
-        r"{\color{#332288}{a^{(2)}_{1} \left(1 - a^{(2)}_{1}\right)}} \cdot {\color{#56B4E9}{W^{(2)}_{11}}} \cdot "
+        r"{\color{#332288}{a^{(2)}_{1} \left(1 - a^{(2)}_{1}\right)}} \cdot {\color{#4477AA}{W^{(2)}_{11}}} \cdot "
         r"{\color{#332288}{a^{(1)}_{1} \left(1 - a^{(1)}_{1}\right)}} \cdot {\color{#882255}{x_{1}}} \\",
         r"&\quad + {\color{#D55E00}{\left(a^{(2)}_{2} - y_{2}\right)}} \cdot",
         # Mazur's numbers for this network

@@ -76,7 +76,7 @@ def test_style_rejects_bad_choices_as_spec_errors():
 
 def test_style_paints_by_target():
     assert Style(target="tex").paint("loss", "x") == r"\textcolor{deriveLoss}{x}"
-    assert Style(target="md").paint("weight", "x") == r"{\color{#56B4E9}{x}}"
+    assert Style(target="md").paint("weight", "x") == r"{\color{#4477AA}{x}}"
 
 
 def test_format_number_nine_significant_digits():
