@@ -10,30 +10,66 @@
 
 A spec is a TOML file or the shorthand --layers 2,3,1 --activation tanh,sigmoid
 --loss bce [--no-bias].  Exit codes: 0 ok, 1 a check or claim failed, 2 bad
-input or usage, 3 an external tool failed, 130 interrupted.  Every
-`DeriveError` becomes one line on stderr; no traceback reaches the user.
+input or usage, 3 an external tool failed, 130 interrupted, 70 a bug in
+derive.  Every `DeriveError` becomes one line on stderr; no traceback reaches
+the user (DERIVE_DEBUG=1 lets an internal error's traceback through).  The
+size limits of spec.py are raised per run with --max-params / --max-depth,
+accepted before or after the subcommand.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .errors import DeriveError, SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug, not the user's input
 DEFAULT_EXAMPLE = Path(__file__).parent / "data" / "default.toml"
 
-EPILOG = ("exit codes: 0 ok, 1 a check or claim failed, 2 bad input or usage, "
-          "3 an external tool (pdflatex, latexmk) failed, 130 interrupted")
+EPILOG = """\
+exit codes:
+  0    ok
+  1    a check or claim failed
+  2    bad input or usage (one line on stderr, starting "derive: ")
+  3    an external tool (pdflatex, latexmk) failed or is missing
+  130  interrupted (Ctrl-C); no partial output file is left behind
+  70   internal error, a bug in derive (DERIVE_DEBUG=1 shows the traceback)
+
+limits (a bigger network is refused up front, naming the flag to pass):
+  --max-params N   or DERIVE_MAX_PARAMS=N   weights + biases (default 250000)
+  --max-depth N    or DERIVE_MAX_DEPTH=N    layers (default 1000)"""
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
-        raise SpecError(f"{self.prog}: {message} (see {self.prog} --help)")
+        where = self.prog.removeprefix("derive").strip()
+        raise SpecError(f"{where + ': ' if where else ''}{message} (see {self.prog} --help)")
+
+
+def _limit(text: str) -> int:
+    value = text.strip().replace("_", "")
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(value)
+
+
+def _limit_arguments(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's missing flag must not overwrite one given before it
+    p.add_argument("--max-params", type=_limit, metavar="N", default=argparse.SUPPRESS,
+                   help="allow networks of up to N parameters (default 250000; "
+                        "env DERIVE_MAX_PARAMS)")
+    p.add_argument("--max-depth", type=_limit, metavar="N", default=argparse.SUPPRESS,
+                   help="allow networks of up to N layers (default 1000; env DERIVE_MAX_DEPTH)")
 
 
 def _spec_arguments(p: argparse.ArgumentParser, values: bool = True) -> None:
@@ -44,11 +80,13 @@ def _spec_arguments(p: argparse.ArgumentParser, values: bool = True) -> None:
     p.add_argument("--no-bias", action="store_true", help="shorthand: neurons without biases")
     if values:
         p.add_argument("--values", metavar="FILE", help="values TOML (overrides the spec's [values])")
+    _limit_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derive", description="Exact, verified backpropagation derivations.",
                      epilog=EPILOG)
+    _limit_arguments(parser)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("grad", help="every dL/dparam, as a table or JSON", epilog=EPILOG)
@@ -213,17 +251,52 @@ COMMANDS = {None: cmd_default, "grad": cmd_grad, "check": cmd_check, "explain": 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every outcome is an exit code, every failure one stderr line."""
+    from .spec import limits
+
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        with limits(getattr(args, "max_params", None), getattr(args, "max_depth", None)):
+            return COMMANDS[args.command](args)
     except DeriveError as exc:
-        print(f"derive: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        print("derive: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `derive grad ... | head`: the reader left, which is fine
+        _silence_stdout()
         return EXIT_OK
+    except SystemExit as exc:  # --help: argparse printed it and exits 0
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except MemoryError:
+        return _fail("out of memory; try a smaller network or lower --max-params", EXIT_INTERNAL)
+    except Exception as exc:
+        if os.environ.get("DERIVE_DEBUG"):
+            raise
+        first = (str(exc).splitlines() or [""])[0][:200]
+        return _fail(f"internal error, a bug in derive: {type(exc).__name__}: {first} "
+                     f"(DERIVE_DEBUG=1 shows the traceback)", EXIT_INTERNAL)
+
+
+def _fail(message: str, code: int) -> int:
+    """Print `derive: message` as exactly one line, control characters escaped."""
+    line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in message)
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        _silence_stdout()
+    print(f"derive: {line}", file=sys.stderr)
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
 
 
 if __name__ == "__main__":
