@@ -6,6 +6,12 @@ closed form of a deep network is astronomically large.  `explicit` first
 estimates the written-out size by a recurrence over the layer sizes and
 returns None (with the estimate) past `EXPLICIT_MAX_NODES`, instead of
 building something nothing can print or simplify.
+
+ReLU-family Piecewise functions are written with Heaviside steps here
+(`step_form`): substituting a Piecewise into another Piecewise's condition
+makes SymPy fold the conditions into ITE trees, which took 100 s for a
+1-2-1-2 ReLU net; steps compose in milliseconds and keep the convention
+f'(0) = left branch (Heaviside(s, 0) for a strict s > 0).
 """
 
 from __future__ import annotations
@@ -13,12 +19,31 @@ from __future__ import annotations
 from functools import cached_property
 
 import sympy
+from sympy.core.relational import GreaterThan, LessThan, StrictGreaterThan, StrictLessThan
 
 from .backprop import Derivation
 from .model import NetSymbol, Param
+from .registry import X
 
 #: Largest explicit form (estimated tree nodes) that is built.
 EXPLICIT_MAX_NODES = 5_000
+
+
+def _two_branch(e) -> bool:
+    return (isinstance(e, sympy.Piecewise) and len(e.args) == 2 and e.args[1].cond == sympy.true
+            and isinstance(e.args[0].cond, (StrictGreaterThan, StrictLessThan, GreaterThan, LessThan)))
+
+
+def _steps(pw: sympy.Piecewise) -> sympy.Expr:
+    (e1, cond), (e2, _) = pw.args
+    s = cond.gts - cond.lts  # cond holds iff s > 0 (strict) or s >= 0
+    strict = isinstance(cond, (StrictGreaterThan, StrictLessThan))
+    return e1 * sympy.Heaviside(s, 0 if strict else 1) + e2 * sympy.Heaviside(-s, 1 if strict else 0)
+
+
+def step_form(expr: sympy.Expr) -> sympy.Expr:
+    """Piecewise((e1, s > 0), (e2, True)) as e1 H(s) + e2 H(-s), equal at s = 0 too."""
+    return expr.replace(_two_branch, _steps)
 
 
 class ExplicitForm:
@@ -58,7 +83,10 @@ class ExplicitForm:
         for l in range(1, m.L + 1):
             zs = [m.z_definition(l, j).xreplace(prev) for j in range(1, m.n[l] + 1)]
             mapping.update({m.z(l, j): zs[j - 1] for j in range(1, m.n[l] + 1)})
-            prev = {m.a(l, j): m.activation_of(l, j, zs) for j in range(1, m.n[l] + 1)}
+            row = m.spec.activations[l - 1]
+            f = None if row.vector else step_form(row.definition)
+            prev = {m.a(l, j): m.activation_of(l, j, zs) if f is None else f.xreplace({X: zs[j - 1]})
+                    for j in range(1, m.n[l] + 1)}
             mapping.update(prev)
         return mapping
 
@@ -71,4 +99,4 @@ class ExplicitForm:
         size = self.estimate(factored)
         if size > EXPLICIT_MAX_NODES:
             return None, size
-        return factored.xreplace(self._forward_map), size
+        return step_form(factored).xreplace(self._forward_map), size
