@@ -192,7 +192,8 @@ def cmd_explain(args) -> int:
     formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
     for path in build(net, formats=formats, outdir=args.output, params=args.params,
                       snippet=args.snippet, notation=args.notation, loss_symbol=args.loss_symbol,
-                      templates=args.templates):
+                      templates=args.templates,
+                      stem=Path(args.spec).stem if args.spec else None):
         print(path)
     return EXIT_OK
 
