@@ -127,20 +127,17 @@ class _PathTable:
         self.net, self.p, self.envs = net, p, envs
         self.paths: list[Path] = list(paths(net.derivation, p, net.simplifier))
         self.values = [[[evaluate(f.expr, e) for e in envs] for f in q] for q in self.paths]
+        if any(v is None for vals in self.values for row in vals for v in row):
+            self.paths, self.values = [], []  # a factor undefined at a point: no path variants
 
-    def _sum(self, keep) -> list:
-        """Sum over paths of the product of the factors `keep(path, i, factor)` accepts."""
+    def _sum(self, keep_path=lambda q: True, keep_factor=lambda f: True) -> list:
+        """At each point: the sum over the kept paths of the product of their kept factors."""
         out = []
         for e in range(len(self.envs)):
             total = mpmath.mpf(0)
             for q, vals in zip(self.paths, self.values):
-                if keep(q, None, None) is False:
-                    continue
-                term = mpmath.mpf(1)
-                for i, f in enumerate(q):
-                    if keep(q, i, f):
-                        term *= vals[i][e]
-                total += term
+                if keep_path(q):
+                    total += mpmath.fprod(vals[i][e] for i, f in enumerate(q) if keep_factor(f))
             out.append(total)
         return out
 
@@ -162,30 +159,30 @@ class _PathTable:
         for size in (1, 2):
             for dropped in itertools.combinations(groups, size):
                 yield f"is missing {self._words(dropped)}", self._sum(
-                    lambda q, i, f: True if f is None else (f.role, f.layer) not in dropped)
+                    keep_factor=lambda f: (f.role, f.layer) not in dropped)
 
     def single_paths(self) -> Iterator[Variant]:
         if not 1 < len(self.paths) <= MAX_SINGLE_PATHS:
             return
-        for index, path in enumerate(self.paths):
+        for path in self.paths:
             through = ", ".join(dict.fromkeys(
                 [_name(path[0].denominator)] + [_name(f.numerator) for f in path
                                                 if f.role == "activation" and f.layer > self.p.layer]))
             words = (f"has only one of the {len(self.paths)} paths from {self.p.name} to the loss "
                      f"(the one through {through}); the chain rule sums over all of them")
-            yield words, self._sum(lambda q, i, f, path=path: q is path)
+            yield words, self._sum(keep_path=lambda q: q is path)
 
     def softmax_diagonal(self) -> Iterator[Variant]:
-        if not self.net.spec.activations[-1].vector:
+        if not self.net.spec.activations[-1].vector or not self.paths:
             return
         L = self.net.model.L
 
-        def diagonal(q, i, f):
+        def diagonal(q):
             top = next(g for g in q if g.role == "activation" and g.layer == L)
             return top.numerator.idx == top.denominator.idx
 
         yield ("uses only the diagonal of the softmax Jacobian; the off-diagonal terms "
-               "-a_i a_m are missing"), self._sum(diagonal)
+               "-a_i a_m are missing"), self._sum(keep_path=diagonal)
 
     def transposed_weights(self) -> Iterator[Variant]:
         m = self.net.model

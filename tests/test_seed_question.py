@@ -172,6 +172,11 @@ def test_seed_question_readme_excerpts_are_real_output():
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             main(shlex.split(args))
         assert text == out.getvalue() + err.getvalue(), args
+    which_md = re.search(r"^\$ derive (which \S+ \S+)\n(.*?)```", section, re.M | re.S)
+    actual = run(which_md.group(1))[0].splitlines()
+    for line in which_md.group(2).splitlines():
+        if "..." not in line:  # an excerpt line is (part of) an output line
+            assert any(line in a for a in actual), line
     json_line = re.search(r"^\$ derive (which .* --json)\n(.*)\n", section, re.M)
     assert json.loads(json_line.group(2)) == json.loads(run(json_line.group(1))[0])
 
