@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -548,6 +550,18 @@ def test_cli_broken_pipe_exits_quietly(monkeypatch, capsys):
     monkeypatch.setitem(derive.cli.COMMANDS, "grad", pipe)
     assert main(["grad", "--layers", "1,1"]) == 0
     assert capsys.readouterr() == ("", "")
+
+
+def test_cli_closed_pipe_is_quiet():
+    # `derive grad ... | head -c 10`: the reader leaves early; no "Exception ignored" noise
+    layers = ",".join(["2"] * 30)
+    proc = subprocess.Popen([sys.executable, "-m", "derive.cli", "grad", "--layers", layers],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(README.parent)})
+    assert proc.stdout.read(10) == b"2-2-2-2-2-"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=120), err) == (0, b"")
 
 
 def test_cli_out_of_memory_is_one_line(monkeypatch, capsys):
