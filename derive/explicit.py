@@ -46,6 +46,17 @@ def step_form(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(_two_branch, _steps)
 
 
+def _size(expr: sympy.Expr, weight) -> int:
+    """Tree nodes of `expr`, a node counting `weight(node)` (a dict or a function) if
+    that is not None, else 1."""
+    get = weight.get if isinstance(weight, dict) else weight
+    total = 0
+    for node in sympy.preorder_traversal(expr):
+        w = get(node)
+        total += 1 if w is None else w
+    return total
+
+
 class ExplicitForm:
     """Written-out gradients of a derivation, where they stay small."""
 
@@ -57,23 +68,27 @@ class ExplicitForm:
         return f"ExplicitForm({self.model.spec.describe()})"
 
     @cached_property
-    def _forward_sizes(self) -> list[int]:
-        """Estimated tree size of a(l)_j written out, per layer (a(0) = x: 1)."""
-        n, sizes = self.model.n, [1]
+    def _forward_sizes(self) -> tuple[list[int], list[int]]:
+        """Estimated tree sizes of z(l)_j and a(l)_j written out, per layer (a(0) = x: 1).
+
+        An activation costs its definition with every x counted as a whole z: softplus
+        holds z once, silu, gelu, sin(x) + x/2 twice, the ReLU family's steps up to four
+        times, so the written-out size multiplies by that count per layer.
+        """
+        n, z_sizes, a_sizes = self.model.n, [0], [1]
         for l in range(1, self.model.L + 1):
-            z_size = n[l - 1] * (sizes[-1] + 2) + 2
-            sizes.append(z_size * (n[l] + 2) if self.model.spec.activations[l - 1].vector else z_size + 6)
-        return sizes
+            z_size = n[l - 1] * (a_sizes[-1] + 2) + 2
+            row = self.model.spec.activations[l - 1]
+            a_sizes.append(z_size * (n[l] + 2) if row.vector
+                           else _size(step_form(row.definition), {X: z_size}))
+            z_sizes.append(z_size)
+        return z_sizes, a_sizes
 
     def estimate(self, expr: sympy.Expr) -> int:
         """Tree size of `expr` once its z and a symbols are written out."""
-        sizes, total = self._forward_sizes, 0
-        for node in sympy.preorder_traversal(expr):
-            if isinstance(node, NetSymbol) and node.kind in ("z", "a"):
-                total += sizes[node.layer] + (1 if node.kind == "a" else -5)
-            else:
-                total += 1
-        return total
+        z_sizes, a_sizes = self._forward_sizes
+        return _size(expr, lambda node: (z_sizes if node.kind == "z" else a_sizes)[node.layer]
+                     if isinstance(node, NetSymbol) and node.kind in ("z", "a") else None)
 
     @cached_property
     def _forward_map(self) -> dict:
@@ -95,8 +110,8 @@ class ExplicitForm:
         d = self.derivation
         if d.expansion_stop(p.layer) < d.L:
             return None, -1  # deltas stay symbolic: the written-out form is too large
-        factored = d.expanded(p)
+        factored = step_form(d.expanded(p))
         size = self.estimate(factored)
         if size > EXPLICIT_MAX_NODES:
             return None, size
-        return step_form(factored).xreplace(self._forward_map), size
+        return factored.xreplace(self._forward_map), size
