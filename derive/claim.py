@@ -4,9 +4,9 @@ The claim is parsed by the whitelist parser (expressions.py, nothing is
 evaluated as Python) over the network's own symbols: x[k], y[j], W<l>[j,k],
 b<l>[j], z<l>[j], a<l>[j] (a0[k] is x[k]) and L, the loss.  Then:
 
-1. Numbers first: at `POINTS` seeded random points (points.py) the claim and
-   the derivation's gradient delta(l)_j a(l-1)_k are evaluated at `DIGITS`
-   digits.  A disagreement is a counterexample; diagnosis.py then says which
+1. Numbers first: at the spec's own values (if any) and at `POINTS` seeded
+   random points (points.py), the claim and the derivation's gradient
+   delta(l)_j a(l-1)_k are evaluated at `DIGITS` digits.  A disagreement is a counterexample; diagnosis.py then says which
    factor is missing or extra where the claim matches a variant of the chain.
 2. If they agree everywhere, SymPy tries to prove it, within a budget:
    claim minus gradient, expanded or cancelled, must be 0, first with a and z
@@ -191,7 +191,7 @@ def _counterexample(net, p: Param, claim: sympy.Expr) -> tuple[dict, str | None]
     counterexample; the diagnosis then gets a few more points."""
     sampler = Sampler(net)
     stream = sampler.stream(first=net.spec.values)
-    for point, env in itertools.islice(stream, POINTS):
+    for point, env in itertools.islice(stream, POINTS + (net.spec.values is not None)):
         sampler.add_deltas(env, p.layer)
         c, t = evaluate(claim, env), gradient_value(net, p, env)
         if not equal(c, t):
