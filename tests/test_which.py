@@ -235,6 +235,7 @@ MARKDOWN_CASES = [
     ([2, 2, 1], "x*sigmoid(x)", "(a-y)**4", "W1[1,2]"),
     ([2, 3, 3, 3, 3, 3, 3, 3, 1], ["gelu"] * 7 + ["sigmoid"], "bce", None),
     ([4, 16, 16, 16, 2], "tanh", "mse", "W1[1,1]"),
+    ([3, 16, 10], ["relu", "softmax"], "cross_entropy", "W1[2,3]"),
 ]
 
 
@@ -292,6 +293,9 @@ def test_which_markdown_large_network_shows_the_sum_form():
     assert r"\sum_{i_{4}=1}^{2} \sum_{i_{3}=1}^{16} \sum_{i_{2}=1}^{16}" in md
     assert md.count(r"&\quad + ") == 0
     assert 512 > LISTED_PATHS
+    softmax = which(derive.Network([3, 16, 10], ["relu", "softmax"], "cross_entropy"), "W1[2,3]").markdown()
+    assert r"\sum_{o=1}^{10} \sum_{i_{2}=1}^{10}" in softmax
+    assert r"\frac{\partial a^{(2)}_{o}}{\partial z^{(2)}_{i_{2}}}" in softmax
 
 
 def test_which_markdown_deep_network_is_short_and_quick():
