@@ -251,12 +251,36 @@ COMMANDS = {None: cmd_default, "grad": cmd_grad, "check": cmd_check, "explain": 
             "which": cmd_which, "claim": cmd_claim, "code": cmd_code}
 
 
+def parse_args(argv: list[str] | None):
+    """argparse, plus what it cannot do alone with optional positionals.
+
+    `derive which SPEC --json PARAM` leaves PARAM unmatched, because argparse
+    fills positionals in one chunk; leftover words fill the empty positional
+    slots in order.  With the shorthand (`--layers ...`) there is no SPEC, so
+    a word argparse took as SPEC is the next positional (the parameter).
+    """
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    slots = [name for name in ("spec", "param", "expr") if hasattr(args, name)]
+    if getattr(args, "layers", None) and getattr(args, "spec", None) and "param" in slots:
+        extras.insert(0, args.spec)
+        args.spec = None
+    for word in list(extras):
+        empty = [name for name in slots if getattr(args, name) is None
+                 and not (name == "spec" and getattr(args, "layers", None))]
+        if word.startswith("-") or not empty:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        setattr(args, empty[0], word)
+        extras.remove(word)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every outcome is an exit code, every failure one stderr line."""
     from .spec import limits
 
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
         with limits(getattr(args, "max_params", None), getattr(args, "max_depth", None)):
             return COMMANDS[args.command](args)
     except DeriveError as exc:

@@ -348,3 +348,16 @@ def test_which_bad_param_exits_2_with_position(tmp_path, param, message):
     out, err, code = cli("which", spec_file(tmp_path, [2, 2, 1]), param)
     assert code == 2 and out == ""
     assert message in err and err.count("\n") == 1
+
+
+def test_which_cli_param_after_flags_and_with_shorthand(capsys):
+    """PARAM may follow --json, and the shorthand takes PARAM as its only positional."""
+    from derive.cli import main
+
+    spec = str(Path(__file__).resolve().parent.parent / "examples" / "seed-question.toml")
+    assert main(["which", spec, "--json", "W1[1,1]"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["which", "--layers", "2,2,2", "W1[1,1]", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first["parameter"] == second["parameter"] == "W1[1,1]"
+    assert len(first["paths"]) == len(second["paths"]) == 2
