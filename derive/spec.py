@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -28,6 +29,8 @@ from .registry import ACTIVATIONS, LOSSES, Activation, Loss, custom_activation, 
 #: it.  A CLI flag (`limits`) beats an environment variable, which beats these.
 MAX_PARAMETERS = 250_000
 MAX_DEPTH = 1_000
+#: Past this many parameters a refusal does not suggest raising the limit.
+SENSIBLE_PARAMETERS = 10**12
 #: How to raise each limit: (CLI flag, environment variable).
 LIMIT_KNOBS = {"MAX_PARAMETERS": ("--max-params", "DERIVE_MAX_PARAMS"),
                "MAX_DEPTH": ("--max-depth", "DERIVE_MAX_DEPTH")}
@@ -107,7 +110,9 @@ def _show(value: Any) -> str:
     try:
         text = repr(value)
     except ValueError:  # an int too long for str(): Python refuses past 4300 digits
-        text = f"<an integer of about {value.bit_length() * 0.30103:.0f} digits>"
+        text = (f"<an integer of about {value.bit_length() * math.log10(2):.0f} digits>"
+                if isinstance(value, int) else f"<a {type(value).__name__} holding an integer "
+                f"of over {sys.get_int_max_str_digits()} digits>")
     return text if len(text) <= SHOW_WIDTH else text[:SHOW_WIDTH - 3] + "..."
 
 
@@ -243,6 +248,10 @@ def make_spec(layers: Any, activation: Any = "sigmoid", loss: Any = "half_sse",
     count = parameter_count(sizes, bias)
     max_params = limit("MAX_PARAMETERS")
     if count > max_params:  # before any activation row is built: cheap and early
+        if count > SENSIBLE_PARAMETERS:  # no point suggesting --max-params 10^183
+            raise SpecError(f"layers {_show(list(sizes))} give about 10^"
+                            f"{int(count.bit_length() * math.log10(2))} parameters, far above the "
+                            f"limit {max_params:,}")
         raise SpecError(f"layers {_show(list(sizes))} give {count:,} parameters, above the limit "
                         f"{max_params:,}; " + _how_to_raise("MAX_PARAMETERS", count))
     spec = NetworkSpec(sizes, _activations(activation, len(sizes) - 1), loss_row(loss), bias, title)

@@ -308,8 +308,15 @@ def test_make_spec_layers_not_a_list():
 
 def test_make_spec_huge_layer_size_is_refused_by_the_parameter_limit():
     with pytest.raises(SpecError, match=r"^layers \[2, 10000000000000000000000000000000000000000, 1\] "
-                                        r"give 40,000,000,.* parameters, above the limit 250,000; "):
+                                        r"give about 10\^40 parameters, far above the limit 250,000$"):
         make_spec([2, 10**40, 1])
+
+
+def test_make_spec_layer_of_5000_digits_stays_one_short_line():
+    with pytest.raises(SpecError) as info:
+        make_spec([1, 10**5000, 1])
+    assert str(info.value) == ("layers <a list holding an integer of over 4300 digits> give about "
+                               "10^5000 parameters, far above the limit 250,000")
 
 
 def test_make_spec_title_too_long():
