@@ -101,16 +101,23 @@ class Derivation:
     def expansion_stop(self, layer: int) -> int:
         """The deepest layer whose deltas get substituted, starting from `layer`.
 
-        The written-out size of delta(l) is about n_(l+1) times that of
-        delta(l+1); substitution stops before it passes the budget.
+        delta(l)'s own equation has about 4 n_(l+1) + 6 nodes; substituting
+        the deltas of layer l+1 puts one copy of their equation in for each of
+        the n_(l+1) symbols, the next layer's n_(l+1) n_(l+2), and so on.
+        Substitution stops before the written-out size passes the budget.
         """
-        size, stop = 8, layer
-        for l in range(layer, self.L):
-            size = self.n[l + 1] * (size + 6)
+        size, copies, stop = self._equation_size(layer), 1, layer
+        for l in range(layer + 1, self.L + 1):
+            copies *= self.n[l]
+            size += copies * self._equation_size(l)
             if size > EXPAND_BUDGET:
                 break
-            stop = l + 1
+            stop = l
         return stop
+
+    def _equation_size(self, l: int) -> int:
+        """Rough node count of delta(l)'s equation with later deltas as symbols."""
+        return 4 * self.n[l] + 6 if l == self.L else 4 * self.n[l + 1] + 6
 
     def _expand_delta(self, l: int, j: int, stop: int, definition) -> sympy.Expr:
         expr = definition(l, j)
