@@ -32,6 +32,8 @@ from .spec import Values
 RTOL = 1e-7
 ATOL = 1e-9
 STEP = 1e-30
+#: Complex numbers per batch array in the reference (16 MiB): bounds its memory.
+CHUNK_VALUES = 1 << 20
 KINK_MARGIN = 1e-4
 DEFAULT_POINTS = 3
 SEED = 20261129
@@ -94,27 +96,39 @@ class CheckReport:
 
 
 def reference_gradients(ev: Evaluator, x, y, W, b):
-    """Complex-step dL/dW(l), dL/db(l) for all layers, batched per layer."""
+    """Complex-step dL/dW(l), dL/db(l) for all layers, batched per layer.
+
+    A layer's batch is cut into chunks of at most `CHUNK_VALUES` complex
+    numbers per array, so a 5,000-wide layer needs megabytes, not gigabytes.
+    """
     trace = ev.forward(x, W, b)
+    chunk = max(1, CHUNK_VALUES // max(ev.n))
     gW, gb = {}, {}
     for l in range(1, ev.L + 1):
         n_out, n_in = W[l].shape
-        # batch rows: first every (j, k) weight, then every bias j
-        pert = np.zeros((n_out * n_in + (n_out if ev.spec.bias else 0), n_out), dtype=complex)
-        rows = np.arange(n_out * n_in)
-        pert[rows, rows // n_in] = 1j * STEP * trace.a[l - 1][rows % n_in]
-        if ev.spec.bias:
-            pert[n_out * n_in + np.arange(n_out), np.arange(n_out)] = 1j * STEP
-        z = trace.z[l] + pert  # complex from here on; W and b stay real
-        a = ev._forward[l](z)
-        for m in range(l + 1, ev.L + 1):
-            z = matmul_t(a, W[m]) + b[m]
-            a = ev._forward[m](z)
-        loss = ev.loss_at(_BatchTrace(z, a, ev.L), y)
-        g = np.imag(loss) / STEP
+        total = n_out * n_in + (n_out if ev.spec.bias else 0)
+        g = np.concatenate([_complex_step(ev, trace, y, W, b, l, np.arange(s, min(s + chunk, total)))
+                            for s in range(0, total, chunk)])
         gW[l] = g[: n_out * n_in].reshape(n_out, n_in)
         gb[l] = g[n_out * n_in:]
     return gW, gb
+
+
+def _complex_step(ev: Evaluator, trace, y, W, b, l: int, rows: np.ndarray) -> np.ndarray:
+    """dL/dp for some of layer l's parameters: row r < n_out n_in is the weight
+    W(l)[r // n_in, r % n_in], a later row the bias r - n_out n_in."""
+    n_out, n_in = W[l].shape
+    weight = rows < n_out * n_in
+    at = np.arange(len(rows))
+    pert = np.zeros((len(rows), n_out), dtype=complex)
+    pert[at[weight], rows[weight] // n_in] = 1j * STEP * trace.a[l - 1][rows[weight] % n_in]
+    pert[at[~weight], rows[~weight] - n_out * n_in] = 1j * STEP
+    z = trace.z[l] + pert  # complex from here on; W and b stay real
+    a = ev._forward[l](z)
+    for m in range(l + 1, ev.L + 1):
+        z = matmul_t(a, W[m]) + b[m]
+        a = ev._forward[m](z)
+    return np.imag(ev.loss_at(_BatchTrace(z, a, ev.L), y)) / STEP
 
 
 class _BatchTrace:
