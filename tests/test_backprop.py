@@ -12,7 +12,8 @@ rational points in 50-digit arithmetic: full `evalf(50)` of a flattened
 gradient costs about 0.1 s, so the points run through `lambdify(..., "mpmath")`
 at mp.dps = 50, and `evalf(50)` (SymPy's own arbitrary-precision evaluator)
 cross-checks the first point.  Identity networks are also compared
-symbolically.
+symbolically.  Custom expressions (x/(1+abs(x)), sin(x) + x/2 and two custom
+losses) go through the same comparisons as the registry rows.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ TEXTBOOK = {
     "elu": lambda v: v if v > 0 else mpmath.exp(v) - 1,
     "silu": lambda v: v / (1 + mpmath.exp(-v)),
     "gelu": lambda v: v * (1 + mpmath.erf(v / mpmath.sqrt(2))) / 2,
+    "x/(1+abs(x))": lambda v: v / (1 + abs(v)),  # custom expressions (derive/expressions.py)
+    "sin(x) + x/2": lambda v: mpmath.sin(v) + v / 2,
 }
 TEXTBOOK_LOSS = {
     "mse": lambda a, y: mpmath.fsum((p - t) ** 2 for p, t in zip(a, y)) / len(a),
@@ -59,6 +62,8 @@ TEXTBOOK_LOSS = {
     "bce": lambda a, y: -mpmath.fsum(t * mpmath.log(p) + (1 - t) * mpmath.log(1 - p)
                                      for p, t in zip(a, y)),
     "cross_entropy": lambda a, y: -mpmath.fsum(t * mpmath.log(p) for p, t in zip(a, y)),
+    "(a - y)^4/4": lambda a, y: mpmath.fsum((p - t) ** 4 for p, t in zip(a, y)) / 4,
+    "log(cosh(a - y))": lambda a, y: mpmath.fsum(mpmath.log(mpmath.cosh(p - t)) for p, t in zip(a, y)),
 }
 #: The same formulas in SymPy, for the flattened reference loss.  The ReLU family is written
 #: with Max/Min (derivatives: Heaviside steps), sharing nothing with the registry's Piecewise.
@@ -72,6 +77,8 @@ SYMPY_TEXTBOOK = {
     "elu": lambda v: sympy.Max(v, 0) + sympy.Min(sympy.exp(v) - 1, 0),
     "silu": lambda v: v / (1 + sympy.exp(-v)),
     "gelu": lambda v: v * (1 + sympy.erf(v / sympy.sqrt(2))) / 2,
+    "x/(1+abs(x))": lambda v: v / (1 + sympy.Abs(v)),
+    "sin(x) + x/2": lambda v: sympy.sin(v) + v / 2,
 }
 SYMPY_TEXTBOOK_LOSS = {
     "mse": lambda a, y: sympy.Add(*[(p - t) ** 2 for p, t in zip(a, y)]) / len(a),
@@ -79,8 +86,10 @@ SYMPY_TEXTBOOK_LOSS = {
     "sse": lambda a, y: sympy.Add(*[(p - t) ** 2 for p, t in zip(a, y)]),
     "bce": lambda a, y: -sympy.Add(*[t * sympy.log(p) + (1 - t) * sympy.log(1 - p) for p, t in zip(a, y)]),
     "cross_entropy": lambda a, y: -sympy.Add(*[t * sympy.log(p) for p, t in zip(a, y)]),
+    "(a - y)^4/4": lambda a, y: sympy.Add(*[(p - t) ** 4 for p, t in zip(a, y)]) / 4,
+    "log(cosh(a - y))": lambda a, y: sympy.Add(*[sympy.log(sympy.cosh(p - t)) for p, t in zip(a, y)]),
 }
-KINKED = {"relu", "leaky_relu", "elu"}
+KINKED = {"relu", "leaky_relu", "elu", "x/(1+abs(x))"}
 REGRESSION = ("mse", "half_sse", "sse")
 SHAPES = ([2, 2, 2], [1, 2, 1, 2], [2, 3, 2])
 
@@ -95,6 +104,8 @@ MIXED = [([2, 2, 2], ["relu", "softmax"], "cross_entropy", True),
          ([2, 3, 2], ["elu", "softplus"], "mse", True),
          ([1, 2, 1, 2], ["silu", "tanh", "softmax"], "sse", True),
          ([2, 3, 2], ["sigmoid", "identity"], "half_sse", False),
+         ([2, 2, 1], ["x/(1+abs(x))", "sin(x) + x/2"], "(a - y)^4/4", True),
+         ([1, 2, 2], ["sin(x) + x/2", "sigmoid"], "log(cosh(a - y))", False),
          ([1, 1, 1, 1, 1], ["relu", "leaky_relu", "elu", "relu"], "half_sse", True)]
 
 
@@ -230,11 +241,11 @@ def _deltas_remaining(expr: sympy.Expr) -> list:
 
 def test_registry_every_row_has_a_textbook_reference():
     # A new activation or loss row must be added here too, or these tests would skip it.
-    assert set(ACTIVATIONS) == set(TEXTBOOK) | {"softmax"}
-    assert set(LOSSES) == set(TEXTBOOK_LOSS)
+    assert set(ACTIVATIONS) - {"softmax"} <= set(TEXTBOOK)
+    assert set(LOSSES) <= set(TEXTBOOK_LOSS)
 
 
-@pytest.mark.parametrize("name", sorted(TEXTBOOK))
+@pytest.mark.parametrize("name", sorted(set(ACTIVATIONS) - {"softmax"}))
 def test_registry_definition_matches_textbook(name):
     rng = random.Random(name)
     zs = [_rational(rng, -400, 400) for _ in range(POINTS)] + [sympy.Rational(7, 3), -sympy.Rational(7, 3)]
