@@ -68,7 +68,7 @@ _SYMPY_ERRORS = (TypeError, ValueError, ArithmeticError, RecursionError)
 _TOO_LARGE = f"number too large (more than {MAX_DIGITS} digits)"
 
 
-class _OutOfTime(BaseException):
+class OutOfTime(BaseException):
     """Raised by the SIGALRM handler; a BaseException so `except Exception` can't eat it."""
 
 
@@ -99,16 +99,16 @@ def parse_expression(text: str, *, field: str,
     tree = _parse(source, columns, text, field)
     builder = _Builder(text, field, source, columns, names, functions, indexed)
     try:
-        with _time_budget(MAX_SECONDS):
+        with time_budget(MAX_SECONDS):
             return builder.build(tree.body, 0)
-    except _OutOfTime:
+    except OutOfTime:
         raise SpecError(format_error(field, text, 0, f"expression too slow to build "
                                      f"(over {MAX_SECONDS:g} s)")) from None
 
 
 @contextlib.contextmanager
-def _time_budget(seconds: float) -> Iterator[None]:
-    """Raise `_OutOfTime` after ``seconds``, and every 0.05 s after in case a gc or
+def time_budget(seconds: float) -> Iterator[None]:
+    """Raise `OutOfTime` after ``seconds``, and every 0.05 s after in case a gc or
     weakref callback swallowed it, in the main thread; elsewhere, or when someone
     else uses SIGALRM, do nothing."""
     usable = (threading.current_thread() is threading.main_thread()
@@ -120,7 +120,7 @@ def _time_budget(seconds: float) -> Iterator[None]:
         return
 
     def alarm(signum, frame):
-        raise _OutOfTime()
+        raise OutOfTime()
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:

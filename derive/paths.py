@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from functools import lru_cache
 from math import prod
 from typing import Iterator
 
@@ -32,7 +31,7 @@ from .backprop import Derivation
 from .model import NetSymbol, Param
 from .printing import loss_symbol, to_latex
 from .registry import A, Y
-from .simplify import Simplifier
+from .simplify import Simplifier, shorter
 
 ROLES = ("loss", "activation", "weight", "input")
 
@@ -110,14 +109,8 @@ def _path(d: Derivation, s: Simplifier, p: Param, neurons: tuple[int, ...], out:
 
 def _simplified_loss_derivative(d: Derivation, j: int) -> sympy.Expr:
     m = d.model
-    return _shorter_form(d._loss_term_derivative).xreplace({A: m.a(d.L, j), Y: m.y(j)})
-
-
-@lru_cache(maxsize=64)
-def _shorter_form(expr: sympy.Expr) -> sympy.Expr:
-    """factor(cancel(expr)) if that is shorter; once per loss row, not once per path."""
-    together = sympy.factor(sympy.cancel(expr))
-    return together if sympy.count_ops(together) < sympy.count_ops(expr) else expr
+    # `shorter` is cached: once per loss row, not once per path
+    return shorter(d._loss_term_derivative).xreplace({A: m.a(d.L, j), Y: m.y(j)})
 
 
 def path_product(path: Path, simplified: bool = False) -> sympy.Expr:

@@ -9,15 +9,20 @@ identity + half_sse come out as a - y by `sympy.cancel` itself.  Softmax with
 cross-entropy gives a_j sum_i y_i - y_j, which is a_j - y_j because the
 targets of a cross-entropy are a distribution (spec.py enforces sum y = 1).
 The tests evaluate every simplified form against the factored one.
+
+`shorter` runs cancel/factor under a time budget (`SIMPLIFY_SECONDS`): a
+custom loss or activation can make them slow, and then the unsimplified
+form, of the same value, is shown instead of waiting.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import sympy
 
 from .backprop import Derivation, softmax_jacobian
+from .expressions import OutOfTime, time_budget
 from .model import Param
 from .registry import A, Y
 
@@ -27,6 +32,21 @@ CANCELLATIONS = {
     ("identity", "half_sse"): r"f'(z) = 1 and the \tfrac12 cancels the exponent 2",
     ("softmax", "cross_entropy"): r"the softmax Jacobian against -y_i/a_i gives a_j\sum_i y_i - y_j, and \sum_i y_i = 1",
 }
+
+
+#: Seconds `shorter` may spend on one expression before keeping it as it is.
+SIMPLIFY_SECONDS = 2.0
+
+
+@lru_cache(maxsize=64)
+def shorter(expr: sympy.Expr) -> sympy.Expr:
+    """factor(cancel(expr)) where that is shorter and done within the budget, else expr."""
+    try:
+        with time_budget(SIMPLIFY_SECONDS):
+            candidate = sympy.factor(sympy.cancel(expr))
+    except OutOfTime:
+        return expr
+    return candidate if sympy.count_ops(candidate) < sympy.count_ops(expr) else expr
 
 
 class Simplifier:
@@ -60,9 +80,7 @@ class Simplifier:
         d_loss = self.derivation._loss_term_derivative
         if row.in_terms_of_a is None:
             return d_loss  # multiplied by f'(z) per neuron in output_delta
-        product = d_loss * row.in_terms_of_a(A)
-        cancelled = sympy.factor(sympy.cancel(product))
-        return cancelled if sympy.count_ops(cancelled) < sympy.count_ops(product) else product
+        return shorter(d_loss * row.in_terms_of_a(A))
 
     def output_delta(self, j: int) -> sympy.Expr:
         m, L = self.model, self.L
