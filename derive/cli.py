@@ -173,15 +173,18 @@ def cmd_grad(args) -> int:
 
 def cmd_check(args) -> int:
     net = load_network(args)
-    report = net.check(points=3 if args.points is None else args.points, seed=args.seed)
-    print(report.table())
-    ok = report.passed
-    if args.against == "torch":
+    points = 3 if args.points is None else args.points
+    report = net.check(points=points, seed=args.seed)
+    torch_report = None
+    if args.against == "torch":  # before printing: a network torch can't build is one error line
         from .torchcheck import compare_with_torch
 
-        torch_report = compare_with_torch(net)
+        kwargs = {} if args.seed is None else {"seed": args.seed}
+        torch_report = compare_with_torch(net, points=points, **kwargs)
+    print(report.table())
+    if torch_report is not None:
         print(torch_report.table())
-        ok = ok and torch_report.passed
+    ok = report.passed and (torch_report is None or torch_report.passed)
     return EXIT_OK if ok else EXIT_FAILED
 
 

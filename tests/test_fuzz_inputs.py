@@ -30,8 +30,6 @@ from derive.registry import ACTIVATIONS, LOSSES
 from derive.spec import load_spec, make_spec, make_values
 
 EXAMPLES = {"tables": 450, "text": 300, "values": 350, "cli_spec": 150, "cli_argv": 100}
-SUITE_SECONDS = 30.0  # wall clock of the file on this 2-core machine, unloaded
-LOADED_FACTOR = 3  # allowance when other test runs share the cores
 CASE_SECONDS = 20.0  # a case slower than this is a hang
 CASES: dict[str, int] = {}
 STARTED: list[float] = []  # when this module's first test began (not when it was imported)
@@ -314,5 +312,6 @@ def test_fuzz_inputs_total_cases_and_time():
         pytest.skip("only some fuzz tests ran")
     total, seconds = sum(CASES.values()), time.perf_counter() - STARTED[0]
     assert total >= 1000, CASES
-    assert seconds < SUITE_SECONDS * LOADED_FACTOR, f"{total} cases took {seconds:.1f} s"
+    # No wall-clock assertion here: a hang is caught per case (CASE_SECONDS), and
+    # the file's total time depends on what else shares the machine.
     print(f"{total} fuzz cases ({CASES}) in {seconds:.1f} s")
