@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from .paths import Path
 
 
+#: Random points one `check` accepts: each costs a full complex-step pass.
+MAX_POINTS = 1000
+
+
 @dataclass(frozen=True)
 class Gradient:
     """dL/dp of one parameter in the three forms, with LaTeX and Jupyter display.
@@ -219,6 +223,9 @@ class Network:
         """Compare every derived gradient with complex-step differentiation."""
         if not isinstance(points, int) or isinstance(points, bool) or points < 0:
             raise SpecError(f"points must be a non-negative integer, got {points!r}")
+        if points > MAX_POINTS:
+            raise SpecError(f"points is {points}, above the limit {MAX_POINTS} "
+                            f"(each point checks every parameter; run several checks with --seed)")
         kwargs = {} if seed is None else {"seed": seed}
         return check(self.evaluator, self.values(values), points, **kwargs)
 

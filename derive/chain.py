@@ -219,7 +219,10 @@ def network_words(net) -> dict:
         acts = ", ".join(f"${r.latex}$ in layer {l}" for l, r in enumerate(rows, start=1))
     return {"shape": "-".join(map(str, spec.layers)), "activations": acts,
             "loss": spec.loss.latex, "output_partial": _frac(loss_symbol(), _sym("a", spec.depth, "i")),
-            "cancels": net.simplifier.cancellation() is not None, "depth": spec.depth}
+            "cancels": net.simplifier.cancellation() is not None, "depth": spec.depth,
+            # softmax + cross-entropy cancels only because the targets sum to 1: say so
+            "cancel_note": (r" (this uses $\sum_j y_j = 1$: the targets are a distribution)"
+                            if spec.activations[-1].vector else "")}
 
 
 def param_words(net, p: Param) -> dict:

@@ -27,7 +27,7 @@ from .printing import to_latex, to_text
 
 def _num(v: float | None):
     """A float for JSON; non-finite values become null (JSON has no NaN)."""
-    return v if v is not None and math.isfinite(v) else None
+    return v + 0.0 if v is not None and math.isfinite(v) else None  # + 0.0: no "-0.0"
 
 
 class Printed:
@@ -90,7 +90,7 @@ def grad_table(net: Network, values=None) -> Iterator[str]:
     spec = net.spec
     yield f"{spec.title or spec.describe()}"
     if vals is not None:
-        yield f"loss L = {net.loss(vals):.9g}"
+        yield f"loss L = {net.loss(vals) + 0.0:.9g}"  # + 0.0: no "-0"
     width = max(len(p.name) for p in net.params())
     yield f"{'parameter':<{max(width, 9)}}  {'dL/dparam':>16}  simplified factored form"
     printed = Printed(net)

@@ -301,3 +301,11 @@ def test_check_fails_when_output_delta_is_wrong(monkeypatch, capsys):
     assert code == 1
     rows = check_rows(out)
     assert all("MISMATCH" in cols for cols in rows.values())
+
+
+def test_cli_check_points_above_the_limit_is_refused(capsys):
+    from derive.api import MAX_POINTS
+
+    assert main(["check", "--layers", "2,2", "--points", str(MAX_POINTS + 1)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"above the limit {MAX_POINTS}" in err

@@ -168,7 +168,8 @@ def test_codegen_prints_the_derivation(tmp_path):
     assert '        "W1": d1.T @ a0,\n' in source
     assert "import derive" not in source and "from derive" not in source
     source = generate(derive.Network([2, 3], "softmax", "cross_entropy"))
-    assert "-y*_log_softmax(z1)" in source and "    d1 = (a1 - y) / m\n" in source
+    assert "-y*_log_softmax(z1)" in source
+    assert "    d1 = (a1 * y.sum(axis=1, keepdims=True) - y) / m\n" in source
 
 
 def test_codegen_stable_at_extreme_logits(tmp_path):
@@ -264,3 +265,31 @@ def test_stable_values_far_out(tmp_path):
     assert module._sigmoid(z) == pytest.approx([float(e) for e in exact], rel=1e-15, abs=0)
     assert module._softplus(z) == pytest.approx(
         [float(sympy.log(1 + sympy.exp(sympy.Integer(int(v)))).evalf(30)) for v in z], rel=1e-15)
+
+
+def test_codegen_softmax_cross_entropy_targets_not_summing_to_one(tmp_path):
+    """The generated delta is a*sum(y) - y, the true gradient even when y does not sum to 1
+    (the CLI refuses such y, but a module runs wherever it is imported)."""
+    import importlib.util
+
+    net = derive.Network([2, 3, 2], ["tanh", "softmax"], "cross_entropy")
+    path = tmp_path / "sm.py"
+    path.write_text(net.code("numpy"))
+    spec = importlib.util.spec_from_file_location("sm_generated", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(3)
+    params = {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3),
+              "W2": rng.normal(size=(2, 3)), "b2": rng.normal(size=2)}
+    x, y = rng.normal(size=2), np.array([1.0, 1.0])
+    grads, h = module.gradients(params, x, y), 1e-6
+
+    def loss(W2):  # written here from the definition: -sum y ln softmax(z)
+        z = W2 @ np.tanh(params["W1"] @ x + params["b1"]) + params["b2"]
+        return -np.sum(y * (z - np.log(np.sum(np.exp(z)))))
+
+    for j, k in [(0, 1), (1, 2)]:
+        up, down = params["W2"].copy(), params["W2"].copy()
+        up[j, k] += h
+        down[j, k] -= h
+        assert abs(grads["W2"][j, k] - (loss(up) - loss(down)) / (2 * h)) < 1e-7

@@ -361,3 +361,11 @@ def test_which_cli_param_after_flags_and_with_shorthand(capsys):
     second = json.loads(capsys.readouterr().out)
     assert first["parameter"] == second["parameter"] == "W1[1,1]"
     assert len(first["paths"]) == len(second["paths"]) == 2
+
+
+def test_which_softmax_cross_entropy_names_the_sum_to_one_assumption():
+    """a - y after softmax holds because the targets sum to 1; the answer must say so."""
+    soft = which(derive.Network([2, 2, 2], ["tanh", "softmax"], "cross_entropy"), "W1[1,1]")
+    sigm = which(derive.Network([2, 2, 2], "sigmoid", "bce"), "W1[1,1]")
+    assert r"this uses $\sum_j y_j = 1$" in soft.markdown()
+    assert r"\sum_j y_j = 1" not in sigm.markdown() and "cancel" in sigm.markdown()
