@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_section import write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 16
 MAX_DEPTH_RATIO = 5.5
@@ -179,18 +182,7 @@ def markdown_table(rows) -> list[str]:
 
 
 def write_readme(text: str) -> None:
-    """Replace (or append) this benchmark's own section of benchmarks/README.md."""
-    old = README.read_text() if README.exists() else "# Benchmarks\n"
-    section = f"{SECTION}\n\n{text.strip()}\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip() + "\n\n" + section
-    else:
-        nxt = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + section + (old[nxt:] if nxt >= 0 else "")
-    tmp = README.with_suffix(".md.part")
-    tmp.write_text(new)
-    os.replace(tmp, README)
+    write_section(SECTION, text, README)
 
 
 def main(argv=None) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import SpecError, ToolError
 from .registry import ACTIVATIONS, LOSSES
+from .verify import LayerResult
 
 #: Two float64 implementations of the same network: |derived - torch| <= ATOL + RTOL |torch|.
 #: Far tighter than torch.autograd.gradcheck's atol 1e-5, rtol 1e-3.
@@ -115,16 +116,8 @@ def torch_gradients(net, values) -> tuple[float, dict[str, float]]:
     return float(loss.detach()), grads
 
 
-@dataclass
-class TorchLayer:
-    """Largest differences over one layer's parameters and all points."""
-
-    layer: int
-    parameters: int
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    failures: int = 0
-    worst: str = ""
+class TorchLayer(LayerResult):
+    """Largest differences over one layer's parameters and all points (verify's row)."""
 
     def __repr__(self) -> str:
         return f"TorchLayer(l={self.layer}, abs={self.max_abs:.2e}, failures={self.failures})"
