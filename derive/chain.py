@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from .diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, XCOLOR_NAMES
+from .diagram import ROLE_COLOURS, XCOLOR_NAMES
+from .formulas import colour_definitions, format_number
 from .model import Param
 from .paths import Path
 from .printing import loss_symbol, partial_latex, to_latex
@@ -41,16 +42,12 @@ class Colour:
         return [(self(role, r"\blacksquare"), ROLE_WORDS[role]) for role in ROLE_COLOURS]
 
     def definitions(self) -> list[str]:
-        return list(XCOLOR_DEFINITIONS.values()) if self.target == "tex" else []
+        return colour_definitions() if self.target == "tex" else []
 
 
 def number(v: float) -> str:
-    """9 significant digits, as LaTeX (1.5 \\times 10^{-7}, not 1.5e-07)."""
-    text = f"{v:.9g}"
-    if "e" not in text:
-        return text
-    mantissa, exponent = text.split("e")
-    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    """9 significant digits, as LaTeX (1.5 \\times 10^{-7}, not 1.5e-07): the documents' format."""
+    return format_number(v)
 
 
 def number_sum(values: list[float]) -> str:

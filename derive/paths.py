@@ -15,7 +15,7 @@ loss's?": both, chained.  The number of paths is the product of the later
 layers' widths, so `paths` is a generator and `count_paths` says how many
 there are before anyone asks for them all.  Factors carry the derived local
 derivative (`expr`) and its display form (`simplified`); the sum of the
-paths' products equals the derivation's gradient (tests/test_paths.py).
+paths' products equals the derivation's gradient (tests/test_which.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Iterator
 import sympy
 
 from .backprop import Derivation
-from .model import NetSymbol, Param
+from .model import Param
 from .printing import loss_symbol, to_latex
 from .registry import A, Y
 from .simplify import Simplifier, shorter
@@ -115,18 +115,3 @@ def _simplified_loss_derivative(d: Derivation, j: int) -> sympy.Expr:
 
 def path_product(path: Path, simplified: bool = False) -> sympy.Expr:
     return sympy.Mul(*[(f.simplified if simplified else f.expr) for f in path])
-
-
-def path_sum(derivation: Derivation, p: Param) -> sympy.Expr:
-    """The sum of all path products: equal to the gradient (small networks)."""
-    return sympy.Add(*[path_product(q) for q in paths(derivation, p)])
-
-
-def factor_symbols(path: Path) -> list[NetSymbol]:
-    """The network symbols a path's factors mention (for highlighting diagrams)."""
-    out: list[NetSymbol] = []
-    for f in path:
-        for s in (f.numerator, f.denominator):
-            if isinstance(s, NetSymbol) and s not in out:
-                out.append(s)
-    return out

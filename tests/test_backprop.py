@@ -22,6 +22,7 @@ import random
 import zlib
 
 import mpmath
+import textbook
 import pytest
 import sympy
 
@@ -41,20 +42,8 @@ ABS_TOL = mpmath.mpf("1e-40")
 #: Pre-activations of ReLU-family layers are kept at least this far from the kink.
 KINK_MARGIN = mpmath.mpf(1) / 50
 
-# Textbook definitions, written from the formulas (not from derive.registry).
-TEXTBOOK = {
-    "identity": lambda v: v,
-    "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v)),
-    "tanh": lambda v: (mpmath.exp(v) - mpmath.exp(-v)) / (mpmath.exp(v) + mpmath.exp(-v)),
-    "relu": lambda v: v if v > 0 else mpmath.mpf(0),
-    "leaky_relu": lambda v: v if v > 0 else v / 100,
-    "softplus": lambda v: mpmath.log(1 + mpmath.exp(v)),
-    "elu": lambda v: v if v > 0 else mpmath.exp(v) - 1,
-    "silu": lambda v: v / (1 + mpmath.exp(-v)),
-    "gelu": lambda v: v * (1 + mpmath.erf(v / mpmath.sqrt(2))) / 2,
-    "x/(1+abs(x))": lambda v: v / (1 + abs(v)),  # custom expressions (derive/expressions.py)
-    "sin(x) + x/2": lambda v: mpmath.sin(v) + v / 2,
-}
+# Textbook definitions, written from the formulas (tests/textbook.py).
+TEXTBOOK = textbook.ACTIVATIONS
 TEXTBOOK_LOSS = {
     "mse": lambda a, y: mpmath.fsum((p - t) ** 2 for p, t in zip(a, y)) / len(a),
     "half_sse": lambda a, y: mpmath.fsum((p - t) ** 2 for p, t in zip(a, y)) / 2,

@@ -17,6 +17,7 @@ import random
 from datetime import timedelta
 
 import mpmath
+import textbook
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -40,23 +41,11 @@ KINK_MARGIN = 1e-3
 MAX_EXAMPLES = 20
 CHECK_EXAMPLES = 6
 
-SOFTSIGN, WAVE = "x/(1+abs(x))", "sin(x) + x/2"
+SOFTSIGN, WAVE = textbook.SOFTSIGN, textbook.WAVE
 LOG_COSH, QUARTIC = "log(cosh(a - y))", "(a - y)^4/4"
 
-# Textbook definitions in mpmath, from the formulas (not from derive.registry).
-ACT = {
-    "identity": lambda v: v,
-    "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v)),
-    "tanh": lambda v: mpmath.tanh(v),
-    "relu": lambda v: v if v > 0 else mpmath.mpf(0),
-    "leaky_relu": lambda v: v if v > 0 else v / 100,
-    "softplus": lambda v: mpmath.log(1 + mpmath.exp(v)),
-    "elu": lambda v: v if v > 0 else mpmath.exp(v) - 1,
-    "silu": lambda v: v / (1 + mpmath.exp(-v)),
-    "gelu": lambda v: v * (1 + mpmath.erf(v / mpmath.sqrt(2))) / 2,
-    SOFTSIGN: lambda v: v / (1 + abs(v)),
-    WAVE: lambda v: mpmath.sin(v) + v / 2,
-}
+# Textbook definitions in mpmath, from the formulas (tests/textbook.py).
+ACT = textbook.ACTIVATIONS
 KINKED = {"relu", "leaky_relu", "elu", SOFTSIGN}
 TERM = {  # one output's loss term; n is the number of outputs
     "mse": lambda a, y, n: (a - y) ** 2 / n,
