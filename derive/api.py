@@ -215,8 +215,12 @@ class Network:
 
     def gradients(self, values: Values | Mapping | None = None) -> dict[str, float]:
         """dL/dp at a point for every parameter, keyed by its name."""
-        grads = self.evaluator.gradients(self._require_values(values))
-        return {p.name: v for p, v in grads.items()}
+        return self.loss_and_gradients(values)[1]
+
+    def loss_and_gradients(self, values: Values | Mapping | None = None) -> tuple[float, dict[str, float]]:
+        """The loss and every dL/dp by name, from one forward and backward pass."""
+        loss, grads = self.evaluator.loss_and_gradients(self._require_values(values))
+        return loss, {p.name: v for p, v in grads.items()}
 
     def check(self, values: Values | Mapping | None = None, points: int = DEFAULT_POINTS,
               seed: int | None = None) -> CheckReport:

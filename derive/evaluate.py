@@ -195,9 +195,13 @@ class Evaluator:
 
     def gradients(self, values) -> dict[Param, float]:
         """dL/dp for every parameter at `values`, keyed by `Param`."""
-        _, gW, gb = self.run(values)
-        return {p: float(gW[p.layer][p.j - 1, p.k - 1] if p.kind == "W" else gb[p.layer][p.j - 1])
-                for p in self.model.params()}
+        return self.loss_and_gradients(values)[1]
+
+    def loss_and_gradients(self, values) -> tuple[float, dict[Param, float]]:
+        """The loss and every dL/dp from one forward and backward pass."""
+        trace, gW, gb = self.run(values)
+        return trace.loss, {p: float(gW[p.layer][p.j - 1, p.k - 1] if p.kind == "W"
+                                     else gb[p.layer][p.j - 1]) for p in self.model.params()}
 
 
 def _compose(expr: sympy.Expr, row) -> sympy.Expr:

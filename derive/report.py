@@ -67,8 +67,7 @@ class Printed:
 def grad_json_chunks(net: Network, values=None) -> Iterator[str]:
     """The `derive grad --json` object, as text chunks in order."""
     vals = net.values(values)
-    grads = net.gradients(vals) if vals is not None else {}
-    loss = net.loss(vals) if vals is not None else None
+    loss, grads = net.loss_and_gradients(vals) if vals is not None else (None, {})
     yield '{"loss": ' + json.dumps(_num(loss)) + ', "gradients": {'
     printed = Printed(net)
     for i, p in enumerate(net.params()):
@@ -86,11 +85,11 @@ def write_grad_json(net: Network, out: IO[str], values=None) -> None:
 def grad_table(net: Network, values=None) -> Iterator[str]:
     """Lines of a readable table: parameter, value, simplified formula."""
     vals = net.values(values)
-    grads = net.gradients(vals) if vals is not None else {}
+    loss, grads = net.loss_and_gradients(vals) if vals is not None else (None, {})
     spec = net.spec
     yield f"{spec.title or spec.describe()}"
-    if vals is not None:
-        yield f"loss L = {net.loss(vals) + 0.0:.9g}"  # + 0.0: no "-0"
+    if loss is not None:
+        yield f"loss L = {loss + 0.0:.9g}"  # + 0.0: no "-0"
     width = max(len(p.name) for p in net.params())
     yield f"{'parameter':<{max(width, 9)}}  {'dL/dparam':>16}  simplified factored form"
     printed = Printed(net)

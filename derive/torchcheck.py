@@ -178,7 +178,7 @@ def compare_with_torch(net, values=None, points: int = DEFAULT_POINTS, seed: int
     rows = {l: TorchLayer(l, n[l] * n[l - 1] + (n[l] if net.spec.bias else 0)) for l in range(1, len(n))}
     report = TorchReport(list(rows.values()), len(pts), version=torch.__version__)
     for i, point in enumerate(pts):
-        derived, derived_loss = net.gradients(point), net.loss(point)
+        derived_loss, derived = net.loss_and_gradients(point)
         torch_loss, reference = torch_gradients(net, point)
         if not abs(derived_loss - torch_loss) <= ATOL + RTOL * abs(torch_loss):
             report.loss_failures.append(f"point {i + 1}: derived {derived_loss!r}, torch {torch_loss!r}")

@@ -106,8 +106,13 @@ def test_compare_with_torch_fails_on_wrong_derivative(torch, monkeypatch):
 
 
 def test_compare_with_torch_fails_on_wrong_loss(torch, monkeypatch):
-    original = Network.loss
-    monkeypatch.setattr(Network, "loss", lambda self, values=None: original(self, values) + 1e-6)
+    original = Network.loss_and_gradients
+
+    def wrong_loss(self, values=None):
+        loss, grads = original(self, values)
+        return loss + 1e-6, grads
+
+    monkeypatch.setattr(Network, "loss_and_gradients", wrong_loss)
     report = torchcheck.compare_with_torch(Network([2, 2], "sigmoid", "mse"), points=1)
     assert not report.passed
     assert all(r.failures == 0 for r in report.layers)
