@@ -21,18 +21,18 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import sympy
 
-from .backprop import Derivation
+from .calculus.backprop import Derivation
 from .errors import SpecError
-from .evaluate import Evaluator
-from .explicit import ExplicitForm
-from .model import Param, SymbolicModel
-from .printing import partial_latex, to_latex
-from .simplify import Simplifier
+from .check.evaluate import Evaluator
+from .calculus.explicit import ExplicitForm
+from .calculus.model import Param, SymbolicModel
+from .render.printing import partial_latex, to_latex
+from .calculus.simplify import Simplifier
 from .spec import NetworkSpec, Values, load_spec, make_spec, make_values
-from .verify import DEFAULT_POINTS, CheckReport, check
+from .check.verify import DEFAULT_POINTS, CheckReport, check
 
 if TYPE_CHECKING:
-    from .paths import Path
+    from .calculus.paths import Path
 
 
 #: Random points one `check` accepts: each costs a full complex-step pass.
@@ -99,14 +99,14 @@ class Gradient:
         """The chain rule as a sum over paths: an iterator of tuples of `Factor`s
         (roles loss, activation, weight, input), one tuple per nonzero path.
         Their number is the product of the later layers' widths (`path_count`)."""
-        from .paths import paths
+        from .calculus.paths import paths
 
         return paths(self.network.derivation, self.param, self.network.simplifier)
 
     @property
     def path_count(self) -> int:
         """How many paths `paths` enumerates (before dropping identically zero ones)."""
-        from .paths import count_paths
+        from .calculus.paths import count_paths
 
         return count_paths(self.network.derivation, self.param)
 
@@ -245,7 +245,7 @@ class Network:
         >>> r"\frac{\partial L}{\partial W^{(1)}_{11}}" in md
         True
         """
-        from . import document
+        from .render import document
 
         renderers = {"md": document.render_markdown, "tex": document.render_latex}
         if format not in renderers:
@@ -263,7 +263,7 @@ class Network:
         >>> answer.markdown().startswith("**Both, chained.**")
         True
         """
-        from .answer import which
+        from .qa.answer import which
 
         return which(self, param, values)
 
@@ -272,7 +272,7 @@ class Network:
 
         Returns a verdict with `.correct`, `.text()` and `.to_json()`.
         """
-        from .claim import check_claim
+        from .qa.claim import check_claim
 
         return check_claim(self, param, expr)
 
@@ -287,7 +287,7 @@ class Network:
         >>> module["gradients"]({"W1": np.array([[3.0]]), "b1": np.array([0.5])}, [2.0], [1.0])
         {'W1': array([[11.]]), 'b1': array([5.5])}
         """
-        from .codegen import generate
+        from .export.codegen import generate
 
         return generate(self, target)
 

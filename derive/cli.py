@@ -160,7 +160,7 @@ def load_network(args):
 
 
 def cmd_grad(args) -> int:
-    from .report import grad_table, write_grad_json
+    from .render.report import grad_table, write_grad_json
 
     net = load_network(args)
     if args.json:
@@ -177,7 +177,7 @@ def cmd_check(args) -> int:
     report = net.check(points=points, seed=args.seed)
     torch_report = None
     if args.against == "torch":  # before printing: a network torch can't build is one error line
-        from .torchcheck import compare_with_torch
+        from .check.torchcheck import compare_with_torch
 
         kwargs = {} if args.seed is None else {"seed": args.seed}
         torch_report = compare_with_torch(net, points=points, **kwargs)
@@ -189,7 +189,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from .document import build
+    from .render.document import build
 
     net = load_network(args)
     formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
@@ -203,7 +203,7 @@ def cmd_explain(args) -> int:
 
 def cmd_default(args) -> int:
     from .api import load
-    from .document import build
+    from .render.document import build
 
     for path in build(load(DEFAULT_EXAMPLE), outdir="output"):
         print(path)
@@ -213,7 +213,7 @@ def cmd_default(args) -> int:
 def cmd_which(args) -> int:
     import json
 
-    from .answer import which
+    from .qa.answer import which
 
     net = load_network(args)
     answer = which(net, args.param)
@@ -231,7 +231,7 @@ def cmd_which(args) -> int:
 def cmd_claim(args) -> int:
     import json
 
-    from .claim import check_claim
+    from .qa.claim import check_claim
 
     verdict = check_claim(load_network(args), args.param, args.expr)
     print(json.dumps(verdict.to_json(), indent=1) if args.json else verdict.text())
@@ -239,7 +239,7 @@ def cmd_claim(args) -> int:
 
 
 def cmd_code(args) -> int:
-    from .codegen import generate
+    from .export.codegen import generate
     from .files import write_text_atomic
 
     source = generate(load_network(args), target=args.target)

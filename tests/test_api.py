@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import derive
-from derive import codegen
+from derive.export import codegen
 from derive.errors import RenderError, SpecError
 
 #: central differences of the loss (h = 1e-6, float64) agree with exact gradients to ~1e-10
@@ -47,8 +47,8 @@ def test_api_gradients_match_central_differences():
 
 def test_api_gradient_paths_sum_to_the_gradient():
     """Summing the numeric products of the paths gives the central difference."""
-    from derive.evaluate import evaluate_expr
-    from derive.paths import path_product
+    from derive.check.evaluate import evaluate_expr
+    from derive.calculus.paths import path_product
 
     net, point = tiny()
     values = net.values(point)
@@ -111,7 +111,7 @@ def test_api_code_runs_and_agrees_with_the_engine():
 
 
 def test_api_explain_delegates_to_document():
-    from derive import document
+    from derive.render import document
     net = derive.Network([2, 2, 1], "sigmoid", "half_sse")
     assert net.explain() == document.render_markdown(net)
     assert net.explain("tex", snippet=True) == document.render_latex(net, snippet=True)
@@ -120,14 +120,14 @@ def test_api_explain_delegates_to_document():
 
 
 def test_api_which_delegates_to_answer():
-    from derive import answer
+    from derive.qa import answer
     net, point = tiny()
     assert net.which("W1[1,1]", point).to_json() == answer.which(net, "W1[1,1]", point).to_json()
     assert net.which().markdown() == answer.which(net).markdown()
 
 
 def test_api_claim_delegates_to_claim():
-    from derive import claim
+    from derive.qa import claim
     net = derive.Network([1, 1], "identity", "half_sse")
     # by hand: dL/dW = (a - y) x; dropping the x is the classic mistake
     assert net.claim("W1[1,1]", "(a1[1] - y[1])*x[1]").correct

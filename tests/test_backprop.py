@@ -27,10 +27,10 @@ import pytest
 import sympy
 
 from derive import Network
-from derive.backprop import softmax_jacobian
-from derive.model import NetSymbol
-from derive.registry import ACTIVATIONS, LOSSES, X
-from derive.simplify import CANCELLATIONS
+from derive.calculus.backprop import softmax_jacobian
+from derive.calculus.model import NetSymbol
+from derive.spec.registry import ACTIVATIONS, LOSSES, X
+from derive.calculus.simplify import CANCELLATIONS
 
 DPS = 50
 POINTS = 20
@@ -457,9 +457,9 @@ def test_explicit_size_estimate_tracks_written_out_size(layers, acts, monkeypatc
     # The estimate decides whether the explicit form is built at all: an activation that
     # uses x twice (silu, gelu) or a ReLU step must count its copies, or "small" forms
     # turn out 100x larger (a 3-4-3-4-2 net once took 100 s to print).
-    import derive.explicit
+    import derive.calculus.explicit
 
-    monkeypatch.setattr(derive.explicit, "EXPLICIT_MAX_NODES", 10**9)
+    monkeypatch.setattr(derive.calculus.explicit, "EXPLICIT_MAX_NODES", 10**9)
     net = Network(layers, acts, "sse")
     for p in net.params():
         expr, estimate = net.explicit_form.explicit(p)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import derive.cli
-from derive import spec as spec_module
+from derive.spec import sizes as spec_module
 from derive.cli import main
 from derive.errors import SpecError
 from derive.spec import limits, load_spec, load_values_table, make_spec, make_values
@@ -120,10 +120,10 @@ CASES = [
     Case("too many parameters", "derive grad --layers 2,100000,2",
          "derive: layers [2, 100000, 2] give 500,002 parameters, above the limit 250,000; raise it "
          "with --max-params 500002 (or DERIVE_MAX_PARAMS=500002; in Python, "
-         "derive.spec.MAX_PARAMETERS = 500002)", argv=["grad", "--layers", "2,100000,2"]),
+         "derive.spec.sizes.MAX_PARAMETERS = 500002)", argv=["grad", "--layers", "2,100000,2"]),
     Case("too many layers", "derive grad --layers 1,1,...,1 (1002 sizes)",
          "derive: layers has depth 1001, above the limit 1000; raise it with --max-depth 1001 "
-         "(or DERIVE_MAX_DEPTH=1001; in Python, derive.spec.MAX_DEPTH = 1001)",
+         "(or DERIVE_MAX_DEPTH=1001; in Python, derive.spec.sizes.MAX_DEPTH = 1001)",
          argv=["grad", "--layers", ",".join(["1"] * 1002)]),
     spec_case("unknown activation", NET + 'activation = "sigmoud"\n',
               "derive: unknown activation 'sigmoud'; did you mean 'sigmoid'?"),

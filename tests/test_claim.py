@@ -17,7 +17,7 @@ import mpmath
 import pytest
 
 import derive
-from derive.claim import check_claim, parse_claim
+from derive.qa.claim import check_claim, parse_claim
 from derive.cli import main
 from derive.errors import SpecError
 

@@ -17,7 +17,7 @@ import pytest
 import sympy
 
 from derive.cli import main
-from derive.evaluate import Evaluator
+from derive.check.evaluate import Evaluator
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY = str(EXAMPLES / "tiny.toml")

@@ -23,9 +23,9 @@ import sympy
 
 import derive
 from derive.cli import main as cli_main
-from derive.codegen import ArrayPrinter, generate, softplus, sigmoid, stable, to_code
+from derive.export.codegen import ArrayPrinter, generate, softplus, sigmoid, stable, to_code
 from derive.errors import RenderError
-from derive.registry import ACTIVATIONS, LOSSES
+from derive.spec.registry import ACTIVATIONS, LOSSES
 
 #: generated vs engine: |gen - eng| <= RTOL * |eng| + ATOL (both exact formulas in float64)
 RTOL = 1e-12

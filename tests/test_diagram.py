@@ -9,12 +9,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from derive import diagram
-from derive.backprop import Derivation
-from derive.diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, layout, svg, tikz
-from derive.model import Param, SymbolicModel
-from derive.paths import ROLES, paths
-from derive.registry import X, Activation
+from derive.render import diagram
+from derive.calculus.backprop import Derivation
+from derive.render.diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, layout, svg, tikz
+from derive.calculus.model import Param, SymbolicModel
+from derive.calculus.paths import ROLES, paths
+from derive.spec.registry import X, Activation
 from derive.spec import make_spec
 
 PDFLATEX_TIMEOUT = 60  # seconds; one picture takes about half a second

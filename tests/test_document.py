@@ -17,9 +17,9 @@ import pytest
 
 from derive import Network, SpecError
 from derive.cli import main
-from derive.document import build, default_stem, render_latex, render_markdown
+from derive.render.document import build, default_stem, render_latex, render_markdown
 from derive.errors import RenderError, ToolError
-from derive.registry import ACTIVATIONS, LOSSES
+from derive.spec.registry import ACTIVATIONS, LOSSES
 
 from mathjax_util import markdown_math, mathjax_errors
 
@@ -288,7 +288,7 @@ def test_params_parsing(params, message, tmp_path, capsys):
 
 
 def test_params_star_expands_and_caps(tmp_path):
-    from derive.walkthrough import MAX_CHAINS, choose
+    from derive.render.walkthrough import MAX_CHAINS, choose
 
     net = Network([2, 3, 2])
     assert [p.name for p in choose(net, "b2[*], W1[2,*]")] == ["b2[1]", "b2[2]", "W1[2,1]", "W1[2,2]"]
@@ -309,7 +309,7 @@ def test_bad_format_and_stem(tmp_path):
 
 
 def test_missing_tex_writes_md_and_tex_and_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("derive.document.find_engine", lambda: None)
+    monkeypatch.setattr("derive.render.document.find_engine", lambda: None)
     paths = build(Network([2, 1]), outdir=tmp_path)
     assert sorted(p.suffix for p in paths) == [".md", ".svg", ".tex"]
     err = capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Tests for derive.expressions: exact results, one test per refusal, no execution."""
+"""Tests for derive.spec.expressions: exact results, one test per refusal, no execution."""
 
 import ast
 import inspect
@@ -9,9 +9,9 @@ import time
 import pytest
 import sympy
 
-from derive import expressions
+from derive.spec import expressions
 from derive.errors import SpecError
-from derive.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
+from derive.spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
 
 X = sympy.Symbol("x", real=True)
 A = sympy.Symbol("a", real=True)

@@ -1,4 +1,4 @@
-"""Fuzzing derive.expressions: any text gives a sympy.Expr or a one-line SpecError.
+"""Fuzzing derive.spec.expressions: any text gives a sympy.Expr or a one-line SpecError.
 
 Three seeded (derandomized) Hypothesis strategies, 2,100 cases in all: random
 characters, grammar-shaped formulas (valid and nearly valid), and hostile
@@ -14,9 +14,9 @@ import sympy
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from derive import expressions
+from derive.spec import expressions
 from derive.errors import SpecError
-from derive.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
+from derive.spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
 
 FIELD = "fuzz"
 NAMES = {name: sympy.Symbol(name, real=True) for name in ("x", "y", "a")}

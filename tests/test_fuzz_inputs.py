@@ -23,10 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from derive import Network, expressions
+from derive import Network
+from derive.spec import expressions
 from derive.cli import main
 from derive.errors import DeriveError
-from derive.registry import ACTIVATIONS, LOSSES
+from derive.spec.registry import ACTIVATIONS, LOSSES
 from derive.spec import load_spec, make_spec, make_values
 
 EXAMPLES = {"tables": 450, "text": 300, "values": 350, "cli_spec": 150, "cli_argv": 100}

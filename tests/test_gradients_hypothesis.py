@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from derive.cli import main
-from derive.registry import ACTIVATIONS, LOSSES
+from derive.spec.registry import ACTIVATIONS, LOSSES
 
 DPS = 40
 #: Central-difference step: the truncation error h^2 |L'''| / 6 ~ 1e-30 and the rounding

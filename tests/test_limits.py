@@ -35,7 +35,7 @@ DEEP = ROOT / "examples" / "deep.toml"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 REFUSAL = ("derive: layers [2, 100000, 2] give 500,002 parameters, above the limit 250,000; raise "
            "it with --max-params 500002 (or DERIVE_MAX_PARAMS=500002; in Python, "
-           "derive.spec.MAX_PARAMETERS = 500002)\n")
+           "derive.spec.sizes.MAX_PARAMETERS = 500002)\n")
 
 
 def _cli(*argv: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:

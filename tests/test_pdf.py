@@ -21,10 +21,10 @@ import pytest
 
 from derive import Network, load
 from derive.cli import DEFAULT_EXAMPLE, main
-from derive.document import build
+from derive.render.document import build
 from derive.errors import ToolError
-from derive.registry import ACTIVATIONS, LOSSES
-from derive.verify import random_values
+from derive.spec.registry import ACTIVATIONS, LOSSES
+from derive.check.verify import random_values
 
 TOOLS = ("pdflatex", "pdftotext", "pdftoppm", "pdfinfo")
 DEFAULT_STEM = "backpropagation-in-a-2-2-2-sigmoid-network"

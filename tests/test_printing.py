@@ -10,11 +10,11 @@ import sympy
 
 from derive import Network
 from derive.errors import SpecError
-from derive.formulas import Style, format_number, mixed
-from derive.model import NetSymbol
-from derive.printing import symbol_latex, to_latex
-from derive.registry import A, X
-from derive.templating import escape_md, escape_tex
+from derive.render.formulas import Style, format_number, mixed
+from derive.calculus.model import NetSymbol
+from derive.render.printing import symbol_latex, to_latex
+from derive.spec.registry import A, X
+from derive.render.templating import escape_md, escape_tex
 
 W = NetSymbol.make
 
@@ -107,7 +107,7 @@ def test_escape_md_escapes_markup():
 
 
 def test_general_prints_a_row_formula_for_neuron_j():
-    from derive.content import general
+    from derive.render.content import general
 
     style = Style()
     assert general(style, A * (1 - A), {A: "a^{(2)}_{j}"}) == r"a^{(2)}_{j} \left(1 - a^{(2)}_{j}\right)"
@@ -115,7 +115,7 @@ def test_general_prints_a_row_formula_for_neuron_j():
 
 
 def test_output_delta_printed_with_cancellation():
-    from derive.content import recursion_section
+    from derive.render.content import recursion_section
 
     net = Network([2, 2, 2], activation="sigmoid", loss="bce")
     r = recursion_section(net, Style())

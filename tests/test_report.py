@@ -11,10 +11,10 @@ import random
 import sympy
 
 from derive import Network
-from derive.expressions import DEFAULT_FUNCTIONS, parse_expression
-from derive.model import NetSymbol
-from derive.printing import to_latex
-from derive.report import Printed
+from derive.spec.expressions import DEFAULT_FUNCTIONS, parse_expression
+from derive.calculus.model import NetSymbol
+from derive.render.printing import to_latex
+from derive.render.report import Printed
 
 POINTS = 3
 REL_TOL = 1e-12  # float evaluation of two arrangements of the same formula
@@ -66,7 +66,7 @@ def test_simplify_shorter_keeps_the_form_when_the_budget_runs_out(monkeypatch):
     """A cancel/factor that overruns SIMPLIFY_SECONDS leaves the expression as it was."""
     import time
 
-    from derive import simplify
+    from derive.calculus import simplify
 
     def slow(expr):
         time.sleep(5)

@@ -22,7 +22,7 @@ import mpmath
 import pytest
 
 from derive.api import load
-from derive.claim import check_claim
+from derive.qa.claim import check_claim
 from derive.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

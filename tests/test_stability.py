@@ -17,8 +17,8 @@ import sympy
 
 from derive import Network
 from derive.errors import SpecError
-from derive.numeric import ERFC, SIGMOID, SOFTPLUS, stabilize
-from derive.registry import ACTIVATIONS, LOSSES, A, X, Y
+from derive.check.numeric import ERFC, SIGMOID, SOFTPLUS, stabilize
+from derive.spec.registry import ACTIVATIONS, LOSSES, A, X, Y
 
 ZS = [-1000.0, -100.0, -30.0, -1e-8, 0.5, 30.0, 100.0, 1000.0]
 #: float64 results may be a few ulps off the correctly rounded value

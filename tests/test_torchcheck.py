@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import derive.torchcheck as torchcheck
+import derive.check.torchcheck as torchcheck
 from derive import Network, SpecError, ToolError
 from derive.cli import main
-from derive.evaluate import Evaluator
-from derive.registry import ACTIVATIONS, LOSSES
+from derive.check.evaluate import Evaluator
+from derive.spec.registry import ACTIVATIONS, LOSSES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY = str(EXAMPLES / "tiny.toml")

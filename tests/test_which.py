@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import derive
-from derive.answer import JSON_MAX_PATHS, LISTED_PATHS, which
+from derive.qa.answer import JSON_MAX_PATHS, LISTED_PATHS, which
 from derive.cli import main
 from derive.errors import SpecError
-from derive.paths import paths
-from derive.registry import ACTIVATIONS, LOSSES, X
+from derive.calculus.paths import paths
+from derive.spec.registry import ACTIVATIONS, LOSSES, X
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mathjax_util import markdown_math, mathjax_errors  # noqa: E402

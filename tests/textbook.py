@@ -1,4 +1,4 @@
-"""Activations written in mpmath from their textbook formulas, not from derive.registry.
+"""Activations written in mpmath from their textbook formulas, not from derive.spec.registry.
 
 Shared by the tests that need an independent high-precision forward pass.
 """

@@ -1,0 +1,186 @@
+"""Stage 2: the symbolic model of a network.
+
+Every quantity of the network is a `NetSymbol`: a SymPy Symbol that knows its
+kind (x, y, W, b, z, a, delta), its layer and its 1-based indices, so the
+printer can typeset it (W^{(2)}_{13}) and the derivation can reason about it.
+The forward pass is stored as definitions over these symbols, one layer at a
+time (z(l) = W(l) a(l-1) + b(l), a(l) = f_l(z(l))), never written out: the
+written-out closed form grows exponentially with depth (see explicit.py).
+
+Symbols are created on demand and cached by SymPy, so a 32-layer width-16
+model costs nothing until a stage asks for a symbol.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy
+
+from ..errors import SpecError
+from ..spec.registry import X
+from ..spec import NetworkSpec
+
+KINDS = ("x", "y", "W", "b", "z", "a", "delta")
+_NAME = re.compile(r"^(x|y|W|b|z|a|delta)(\d*)_([\d_]+)$")
+
+
+class NetSymbol(sympy.Symbol):
+    """A named network quantity; its SymPy name encodes kind, layer, indices.
+
+    ``NetSymbol.make("W", 2, 1, 3)`` is W(2)_13 with SymPy name ``W2_1_3``.
+    Inputs and targets have no layer: ``make("x", None, 2)`` is ``x_2``.
+    """
+
+    @classmethod
+    def make(cls, kind: str, layer: int | None, *idx: int) -> "NetSymbol":
+        assert kind in KINDS, kind
+        name = f"{kind}{'' if layer is None else layer}_{'_'.join(map(str, idx))}"
+        return cls(name, real=True)
+
+    @property
+    def _parts(self):
+        m = _NAME.match(self.name)
+        assert m, self.name
+        return m.group(1), (int(m.group(2)) if m.group(2) else None), tuple(
+            int(i) for i in m.group(3).split("_"))
+
+    @property
+    def kind(self) -> str:
+        return self._parts[0]
+
+    @property
+    def layer(self) -> int | None:
+        return self._parts[1]
+
+    @property
+    def idx(self) -> tuple[int, ...]:
+        return self._parts[2]
+
+
+@dataclass(frozen=True, order=True)
+class Param:
+    """A trainable parameter: W(layer)[j, k] or b(layer)[j], 1-based."""
+
+    layer: int
+    kind: str
+    j: int
+    k: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"W{self.layer}[{self.j},{self.k}]" if self.kind == "W" else f"b{self.layer}[{self.j}]"
+
+    def __repr__(self) -> str:
+        return f"Param({self.name})"
+
+
+_PARAM = re.compile(r"^\s*([Wb])\s*(\d+)\s*\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
+
+
+class SymbolicModel:
+    """The forward pass of a `NetworkSpec` as definitions over `NetSymbol`s."""
+
+    def __init__(self, spec: NetworkSpec):
+        self.spec = spec
+        self.n = spec.layers
+        self.L = spec.depth
+
+    def __repr__(self) -> str:
+        return f"SymbolicModel({self.spec.describe()})"
+
+    # -- symbols -----------------------------------------------------------
+    def x(self, k: int) -> NetSymbol:
+        return NetSymbol.make("x", None, k)
+
+    def y(self, j: int) -> NetSymbol:
+        return NetSymbol.make("y", None, j)
+
+    def W(self, l: int, j: int, k: int) -> NetSymbol:
+        return NetSymbol.make("W", l, j, k)
+
+    def b(self, l: int, j: int) -> NetSymbol:
+        return NetSymbol.make("b", l, j)
+
+    def z(self, l: int, j: int) -> NetSymbol:
+        return NetSymbol.make("z", l, j)
+
+    def a(self, l: int, j: int) -> sympy.Symbol:
+        """a(l)_j; a(0)_k is the input x_k."""
+        return self.x(j) if l == 0 else NetSymbol.make("a", l, j)
+
+    def delta(self, l: int, j: int) -> NetSymbol:
+        return NetSymbol.make("delta", l, j)
+
+    def symbol(self, p: Param) -> NetSymbol:
+        return self.W(p.layer, p.j, p.k) if p.kind == "W" else self.b(p.layer, p.j)
+
+    # -- parameters --------------------------------------------------------
+    def params(self):
+        """Every parameter, layer by layer: W(l) row-major, then b(l)."""
+        for l in range(1, self.L + 1):
+            for j in range(1, self.n[l] + 1):
+                for k in range(1, self.n[l - 1] + 1):
+                    yield Param(l, "W", j, k)
+            if self.spec.bias:
+                for j in range(1, self.n[l] + 1):
+                    yield Param(l, "b", j)
+
+    def param(self, name: str, field: str = "parameter") -> Param:
+        """Parse a user's parameter name (``W2[1,3]``, ``b1[2]``) and check its range."""
+        m = _PARAM.match(name) if isinstance(name, str) else None
+        if not m:
+            raise SpecError(f"{field} {name!r} is not a parameter name like 'W1[1,2]' or 'b2[1]'")
+        kind, l, j = m.group(1), int(m.group(2)), int(m.group(3))
+        k = int(m.group(4)) if m.group(4) else None
+        if (kind == "W") != (k is not None):
+            raise SpecError(f"{field} {name!r}: W takes two indices [j,k], b takes one [j]")
+        if not 1 <= l <= self.L:
+            raise SpecError(f"{field} {name!r}: layer {l} is not in 1..{self.L}")
+        if kind == "b" and not self.spec.bias:
+            raise SpecError(f"{field} {name!r}: this network has no biases (bias = false)")
+        if not 1 <= j <= self.n[l]:
+            raise SpecError(f"{field} {name!r}: row j={j} is not in 1..{self.n[l]} (layer {l} has {self.n[l]} neurons)")
+        if k is not None and not 1 <= k <= self.n[l - 1]:
+            raise SpecError(f"{field} {name!r}: column k={k} is not in 1..{self.n[l - 1]} "
+                            f"(layer {l - 1} has {self.n[l - 1]} neurons)")
+        return Param(l, kind, j, k)
+
+    # -- forward definitions ----------------------------------------------
+    def z_definition(self, l: int, j: int) -> sympy.Expr:
+        """z(l)_j = sum_k W(l)_jk a(l-1)_k + b(l)_j."""
+        s = sympy.Add(*[self.W(l, j, k) * self.a(l - 1, k) for k in range(1, self.n[l - 1] + 1)])
+        return s + self.b(l, j) if self.spec.bias else s
+
+    def activation_of(self, l: int, j: int, zs: list[sympy.Expr] | None = None) -> sympy.Expr:
+        """a(l)_j as a function of layer l's pre-activations (symbols by default).
+
+        Elementwise: f_l(z_j); softmax: exp(z_j) / sum_m exp(z_m).
+        """
+        zs = zs if zs is not None else [self.z(l, m) for m in range(1, self.n[l] + 1)]
+        row = self.spec.activations[l - 1]
+        if row.vector:
+            return sympy.exp(zs[j - 1]) / sympy.Add(*[sympy.exp(v) for v in zs])
+        return row.definition.xreplace({X: zs[j - 1]})
+
+    def loss_of(self, outputs: list[sympy.Expr] | None = None) -> sympy.Expr:
+        """The loss for one example, over output symbols a(L) by default."""
+        nL = self.n[self.L]
+        outs = outputs if outputs is not None else [self.a(self.L, j) for j in range(1, nL + 1)]
+        return sympy.Add(*[self.spec.loss.per_output(outs[j - 1], self.y(j), nL)
+                           for j in range(1, nL + 1)])
+
+    @cached_property
+    def loss(self) -> sympy.Expr:
+        return self.loss_of()
+
+    def flat_loss(self) -> sympy.Expr:
+        """The loss written out in x, y, W, b (exponential in depth: small nets only)."""
+        prev = [self.x(k) for k in range(1, self.n[0] + 1)]
+        for l in range(1, self.L + 1):
+            subs = {self.a(l - 1, k): prev[k - 1] for k in range(1, self.n[l - 1] + 1)}
+            zs = [self.z_definition(l, j).xreplace(subs) for j in range(1, self.n[l] + 1)]
+            prev = [self.activation_of(l, j, zs) for j in range(1, self.n[l] + 1)]
+        return self.loss_of(prev)

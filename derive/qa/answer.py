@@ -1,0 +1,164 @@
+r"""`derive which`: "the activation's derivative or the loss's?", answered for one network.
+
+The answer is always the same sentence (both, chained) and then the evidence
+for this network: the chain rule for a parameter as a sum over paths
+(paths.py), each factor coloured by its role, the simplified gradient, and
+with values the number.  Without a parameter, the delta recursion of the
+network and one representative weight per layer.
+
+Everything is built here as data: `ParamAnswer` holds one parameter's paths
+(enumerated lazily: `count_paths` says how many before anyone lists them)
+and `Answer` turns them into the issue's JSON, or into a context of
+already-printed LaTeX for the templates `answer.md` and `answer.tex`,
+which only arrange words.  Past `LISTED_PATHS` paths the documents show the
+\sum form with one path written out; past `JSON_MAX_PATHS` the JSON is
+refused with the count, never truncated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from ..render import chain
+from .claim import parse_param
+from ..errors import SpecError
+from ..calculus.model import Param
+from ..calculus.paths import Path, count_paths, path_product, paths
+from ..render.templating import environment, render
+
+#: Paths written out one by one in the Markdown and LaTeX answers.
+LISTED_PATHS = 8
+#: Paths listed in --json; more is an error naming the count (raise it here).
+JSON_MAX_PATHS = 4096
+#: Layers written out one by one in the general answer; deeper nets are elided.
+LISTED_LAYERS = 6
+
+
+@dataclass
+class ParamAnswer:
+    """One parameter's chain: its paths, their count, its value at a point."""
+
+    network: object
+    param: Param
+    values: object = None
+    trace: object = field(default=None, repr=False)
+
+    @cached_property
+    def count(self) -> int:
+        return count_paths(self.network.derivation, self.param)
+
+    def paths(self, limit: int) -> list[Path]:
+        """Every non-zero path, or the first `limit` of them."""
+        gen = paths(self.network.derivation, self.param, self.network.simplifier)
+        return list(itertools.islice(gen, limit))
+
+    @cached_property
+    def listed(self) -> list[Path]:
+        return self.paths(LISTED_PATHS if self.count > LISTED_PATHS else self.count)
+
+    @property
+    def complete(self) -> bool:
+        return self.count <= LISTED_PATHS
+
+    @cached_property
+    def value(self) -> float | None:
+        if self.values is None:
+            return None
+        return self.network.gradients(self.values)[self.param.name]
+
+    def path_value(self, path: Path) -> float:
+        from ..check.evaluate import evaluate_expr
+
+        return evaluate_expr(path_product(path, simplified=True), self.network.model,
+                             self.trace, self.values)
+
+    def to_json(self) -> dict:
+        if self.count > JSON_MAX_PATHS:
+            raise SpecError(f"{self.param.name} has {self.count} paths to the loss, more than "
+                            f"--json lists ({JSON_MAX_PATHS}; raise derive.answer.JSON_MAX_PATHS "
+                            f"to allow it), or ask for a parameter of a later layer")
+        listed = self.paths(self.count)
+        return {"parameter": self.param.name,
+                "paths": [[{"role": f.role, "layer": f.layer, "latex": f.latex()} for f in q]
+                          for q in listed],
+                "latex": self.network.gradient(self.param).latex,
+                "value": _finite(self.value)}
+
+    def summary_json(self) -> dict:
+        """The general answer's entry for this (representative) parameter."""
+        first = self.paths(1)
+        return {"layer": self.param.layer, "parameter": self.param.name,
+                "path_count": self.count,
+                "roles": [[f.role, f.layer] for f in first[0]] if first else [],
+                "latex": self.network.gradient(self.param).latex, "value": _finite(self.value)}
+
+    def context(self, colour: chain.Colour) -> dict:
+        """Printed math and flags for the templates."""
+        net, p = self.network, self.param
+        ctx = chain.param_words(net, p)
+        ctx.update(count=chain.count_words(self.count), complete=self.complete,
+                   several_paths=self.count != 1,
+                   result=net.gradient(p).latex, factored=chain.factored_latex(net, p),
+                   chain_partials=chain.path_products(self.listed, colour, partial=True),
+                   chain_values=chain.path_products(self.listed, colour, partial=False),
+                   sum_form=None if self.complete else chain.sum_form(net, p, colour),
+                   value=None if self.value is None else chain.number(self.value))
+        ctx["path_values"] = (chain.number_sum([self.path_value(q) for q in self.listed])
+                              if self.value is not None and self.complete and self.count > 1 else "")
+        return ctx
+
+
+def _finite(v):
+    return v if v is not None and math.isfinite(v) else None
+
+
+@dataclass
+class Answer:
+    """The answer for one parameter, or for the whole network (`param` None)."""
+
+    network: object
+    param: Param | None
+    parts: list[ParamAnswer]
+    elided: tuple[int, int] | None = None   # hidden layers left out of the general answer
+
+    def __repr__(self) -> str:
+        return f"Answer({self.param.name if self.param else 'all layers'}, {len(self.parts)} part(s))"
+
+    def to_json(self) -> dict:
+        if self.param is not None:
+            return self.parts[0].to_json()
+        return {"parameter": None, "layers": [part.summary_json() for part in self.parts]}
+
+    def _context(self, target: str) -> dict:
+        net, colour = self.network, chain.Colour(target)
+        return {"general": self.param is None, "network": chain.network_words(net),
+                "colour_key": colour.key(), "colour_definitions": colour.definitions(),
+                "parts": [part.context(colour) for part in self.parts],
+                "deltas": chain.delta_lines(net), "elided": self.elided}
+
+    def markdown(self) -> str:
+        """The answer as Markdown with MathJax math, ready to paste into a post."""
+        return render(environment(), "answer.md", **self._context("md"))
+
+    def latex(self) -> str:
+        """The answer as a LaTeX fragment (amsmath, amssymb and xcolor)."""
+        return render(environment(), "answer.tex", **self._context("tex"))
+
+
+def which(net, param: str | Param | None = None, values=None) -> Answer:
+    """The answer to "which derivative does backprop use?" for `param` (or every layer)."""
+    vals = net.values(values)
+    trace = net.evaluator.run(vals)[0] if vals is not None else None
+    if param is not None:
+        p = param if isinstance(param, Param) else parse_param(net, param)
+        return Answer(net, p, [ParamAnswer(net, p, vals, trace)])
+    L = net.model.L
+    layers, elided = list(range(L, 0, -1)), None
+    if L > LISTED_LAYERS:
+        layers, elided = [L, L - 1, L - 2, 1], (2, L - 3)
+    parts = [ParamAnswer(net, Param(l, "W", 1, 1), vals, trace) for l in layers]
+    return Answer(net, None, parts, elided)
+
+

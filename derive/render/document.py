@@ -1,0 +1,210 @@
+r"""Derivation documents: `build` writes PDF, LaTeX and Markdown for a network.
+
+    build(net)  ->  output/<stem>.pdf, <stem>.tex, <stem>.md, <stem>-network.svg
+
+The pipeline: `context` gathers every section's printed math (content.py,
+walkthrough.py, worked.py) for one language, templates arrange it
+(templating.py: templates/tex/document.tex, templates/md/document.md), and
+render_latex.py wraps the LaTeX in a PyLaTeX preamble and compiles it.  The
+same context feeds both languages; only the colour macros and the figure
+differ (TikZ in the LaTeX, an SVG file beside the Markdown, both from
+diagram.py with the first chosen parameter's paths highlighted).
+
+`render_latex` and `render_markdown` return the text alone (for
+`Network.explain`); `snippet=True` gives only the equations: a fragment
+for \input (amsmath and xcolor needed) or for pasting into notes.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from ..api import Network
+from .walkthrough import chain, choose, results
+from .content import default_title, forward_section, local_section, network_section, recursion_section
+from ..errors import SpecError, ToolError
+from ..files import ensure_folder, write_text_atomic
+from .formulas import Style, colour_definitions
+from ..calculus.model import Param
+from .pdf import compile_pdf, find_engine, latex_source, missing_engine_message
+from .templating import environment, render
+from .worked import check_section, example_section
+
+FORMATS = ("pdf", "tex", "md")
+_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass
+class Plan:
+    """What one document shows, decided once for all its formats."""
+
+    net: Network
+    chosen: list[Param]
+    highlight: Param | None
+    notation: str = "nielsen"
+    loss_symbol: str = "L"
+    snippet: bool = False
+    templates: str | Path | None = None
+
+    def __repr__(self) -> str:
+        return f"Plan({self.net.spec.describe()}, params={[p.name for p in self.chosen]})"
+
+    @property
+    def settings(self) -> dict:
+        return {"notation": self.notation, "loss_symbol": self.loss_symbol}
+
+    @cached_property
+    def run(self):
+        """Forward and backward pass at the spec's values, or None."""
+        values = self.net.spec.values
+        return self.net.evaluator.run(values) if values is not None else None
+
+    @cached_property
+    def check(self) -> dict:
+        return check_section(self.net, self.net.spec.values)
+
+
+def plan(net: Network, params: str | None = None, snippet: bool = False, notation: str = "nielsen",
+         loss_symbol: str = "L", templates=None) -> Plan:
+    """Check the options and choose the parameters; nothing is written yet."""
+    Style(notation, loss_symbol)  # bad settings fail here, as a SpecError
+    chosen = choose(net, params)
+    # the diagram shows the first parameter asked for, or by default the deepest one
+    highlight = (chosen[0] if params is not None else min(chosen, key=lambda p: p.layer)) \
+        if chosen else None
+    return Plan(net, chosen, highlight, notation, loss_symbol, snippet, templates)
+
+
+def context(pl: Plan, target: str, figure: str | None = None) -> dict:
+    """Everything the templates of one language (`tex` or `md`) need, printed."""
+    net, style = pl.net, Style(pl.notation, pl.loss_symbol, target)
+    values, run = net.spec.values, pl.run
+    trace = run[0] if run else None
+    return {
+        "title": net.spec.title or default_title(net.spec),
+        "legend": style.legend(),
+        "colour_definitions": colour_definitions(),
+        "network": network_section(net, style),
+        "forward": forward_section(net, style),
+        "local": local_section(net, style),
+        "chains": [chain(net, p, style, trace, values) for p in pl.chosen],
+        "recursion": recursion_section(net, style),
+        "results": results(net, style),
+        "example": example_section(net, style, values, run),
+        "check": pl.check,
+        "figure": figure,
+        "highlight": pl.highlight.name if pl.highlight else None,
+        "highlight_inline": style.inline_partial(style.latex(net.model.symbol(pl.highlight)))
+                            if pl.highlight else None,
+    }
+
+
+def _diagram(pl: Plan, kind: str) -> str | None:
+    """The diagram from diagram.py (TikZ or SVG), or None if that module is missing."""
+    try:
+        from . import diagram
+    except ImportError:
+        return None
+    draw = getattr(diagram, kind, None)
+    return None if draw is None else draw(pl.net.spec, highlight=pl.highlight, **pl.settings)
+
+
+def _latex(pl: Plan) -> str:
+    env = environment(pl.templates)
+    ctx = context(pl, "tex")
+    if pl.snippet:
+        return render(env, "tex/snippet.tex", **ctx)
+    ctx["tikz"] = _diagram(pl, "tikz")
+    return latex_source(render(env, "tex/document.tex", **ctx))
+
+
+def _markdown(pl: Plan, figure: str | None = None) -> str:
+    name = "md/snippet.md" if pl.snippet else "md/document.md"
+    return render(environment(pl.templates), name, **context(pl, "md", figure))
+
+
+def render_latex(net: Network, params: str | None = None, snippet: bool = False,
+                 notation: str = "nielsen", loss_symbol: str = "L", templates=None) -> str:
+    """The .tex text: a whole document, or with `snippet` a fragment for \\input."""
+    return _latex(plan(net, params, snippet, notation, loss_symbol, templates))
+
+
+def render_markdown(net: Network, params: str | None = None, snippet: bool = False,
+                    notation: str = "nielsen", loss_symbol: str = "L", templates=None,
+                    figure: str | None = None) -> str:
+    """The .md text; `figure` names the diagram's SVG file (written by `build`), if any."""
+    return _markdown(plan(net, params, snippet, notation, loss_symbol, templates), figure)
+
+
+def default_stem(net: Network) -> str:
+    """A slug of the title ('Backprop in σ nets' -> 'backprop-in-nets'), else net-2-3-1.
+
+    (The CLI could pass the spec file's name as `stem`; the spec does not keep it.)"""
+    ascii_title = unicodedata.normalize("NFKD", net.spec.title or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60].strip("-")
+    if slug:
+        return slug
+    spec = net.spec
+    return spec.stem if len(spec.layers) <= 8 else \
+        f"net-{spec.layers[0]}-to-{spec.layers[-1]}-{spec.depth}-layers"
+
+
+def _formats(formats, snippet: bool) -> tuple[tuple[str, ...], bool]:
+    if formats is None:
+        return (("tex", "md") if snippet else FORMATS), False
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    bad = [f for f in chosen if f not in FORMATS]
+    if bad or not chosen:
+        raise SpecError(f"format {','.join(bad) or '(none)'!r}; expected a comma list of "
+                        f"{', '.join(FORMATS)}")
+    if snippet and "pdf" in chosen:
+        raise SpecError("--snippet writes LaTeX and Markdown fragments; a PDF needs the whole "
+                        "document (drop --snippet or --format pdf)")
+    return chosen, True
+
+
+def build(net: Network, formats=None, outdir="output", params: str | None = None,
+          snippet: bool = False, notation: str = "nielsen", loss_symbol: str = "L",
+          templates=None, stem: str | None = None) -> list[Path]:
+    """Write the document in each format into `outdir`; return the paths written.
+
+    Without a TeX engine and with default formats, the .tex and .md are written
+    and one line on stderr says how to get the PDF; asked for explicitly, a
+    missing engine is a `ToolError`.
+    """
+    fmts, explicit = _formats(formats, snippet)
+    pl = plan(net, params, snippet, notation, loss_symbol, templates)
+    stem = stem if stem is not None else default_stem(net) + ("-snippet" if snippet else "")
+    if not isinstance(stem, str) or not _STEM.match(stem):
+        raise SpecError(f"stem {stem!r} must be letters, digits, '.', '_' or '-'")
+    folder = ensure_folder(outdir)
+    written: list[Path] = []
+    if "md" in fmts:
+        written += _write_markdown(pl, folder, stem)
+    if "tex" in fmts or "pdf" in fmts:
+        tex = _latex(pl)
+        if "tex" in fmts:
+            written.append(write_text_atomic(folder / f"{stem}.tex", tex))
+        if "pdf" in fmts and find_engine() is None:
+            if explicit:
+                raise ToolError(missing_engine_message())
+            print(f"derive: {missing_engine_message()}", file=sys.stderr)
+        elif "pdf" in fmts:
+            written.append(compile_pdf(tex, folder / f"{stem}.pdf"))
+    return written
+
+
+def _write_markdown(pl: Plan, folder: Path, stem: str) -> list[Path]:
+    figures, figure = [], None
+    svg = None if pl.snippet else _diagram(pl, "svg")
+    if svg is not None:
+        figure = f"{stem}-network.svg"
+        figures.append(write_text_atomic(folder / figure, svg))
+    return [write_text_atomic(folder / f"{stem}.md", _markdown(pl, figure))] + figures

@@ -1,0 +1,127 @@
+"""LaTeX for derived expressions: SymPy's LatexPrinter plus our symbols.
+
+`DerivePrinter` adds `_print_NetSymbol` (W^{(2)}_{13}, a^{(1)}_{2}, x_{1},
+\\delta^{(2)}_{1}) and recurses only through `self._print`, so everything
+else is SymPy's own.  Settings are a dict of defaults: an unknown key raises
+TypeError (SymPy's Printer does that), a bad value ValueError naming the
+valid ones.  `notation` chooses how a weight's indices read: "nielsen"
+writes W(l)_jk with the receiving neuron first (from k to j, Nielsen's
+book); "ij" writes the same weight with the sending neuron first, w_ij read
+"from i to j", as many course notes do.
+
+`fold_sums` (documents set it) prints a back-propagated sum
+W(l)_1j delta(l)_1 + ... + W(l)_nj delta(l)_n with n >= fold_sums terms as
+\\sum_{m=1}^{n} W^{(l)}_{m,j} \\delta^{(l)}_{m}, so a width-16 layer's
+delta fits on a line; 0 (the default) never folds.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from ..calculus.model import NetSymbol
+
+NOTATIONS = ("nielsen", "ij")
+LOSS_SYMBOLS = ("L", "C", "E")
+
+
+class DerivePrinter(LatexPrinter):
+    """LatexPrinter that typesets network symbols."""
+
+    _default_settings = {**LatexPrinter._default_settings,
+                         "notation": "nielsen", "loss_symbol": "L", "weight_letter": "W",
+                         "fold_sums": 0}
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        if self._settings["notation"] not in NOTATIONS:
+            raise ValueError(f"notation {self._settings['notation']!r}; expected one of {', '.join(NOTATIONS)}")
+        if self._settings["loss_symbol"] not in LOSS_SYMBOLS:
+            raise ValueError(f"loss_symbol {self._settings['loss_symbol']!r}; "
+                             f"expected one of {', '.join(LOSS_SYMBOLS)}")
+        fold = self._settings["fold_sums"]
+        if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
+            raise ValueError(f"fold_sums {fold!r}; expected a non-negative integer (0: never fold)")
+
+    @staticmethod
+    def _sub(idx) -> str:
+        sep = "," if any(i >= 10 for i in idx) else ""
+        return sep.join(str(i) for i in idx)
+
+    def _print_NetSymbol(self, s: NetSymbol) -> str:
+        kind, layer, idx = s.kind, s.layer, s.idx
+        if kind == "W":
+            idx = idx if self._settings["notation"] == "nielsen" else idx[::-1]
+            letter = self._settings["weight_letter"]
+        else:
+            letter = {"delta": r"\delta"}.get(kind, kind)
+        sup = "" if layer is None else f"^{{({layer})}}"
+        return f"{letter}{sup}_{{{self._sub(idx)}}}"
+
+    def _print_Add(self, expr, order=None):
+        folded = self._folded_sum(expr) if self._settings["fold_sums"] else None
+        return folded if folded is not None else super()._print_Add(expr, order)
+
+    def _folded_sum(self, expr) -> str | None:
+        r"""\sum_{m=1}^{n} W^{(l)}_{m,j} \delta^{(l)}_{m} if `expr` is exactly that sum."""
+        n = len(expr.args)
+        if n < self._settings["fold_sums"]:
+            return None
+        seen = set()
+        for term in expr.args:
+            factors = term.args if isinstance(term, sympy.Mul) else ()
+            syms = sorted((f for f in factors if isinstance(f, NetSymbol)), key=lambda f: f.kind)
+            if len(factors) != 2 or len(syms) != 2 or [f.kind for f in syms] != ["W", "delta"]:
+                return None
+            w, d = syms
+            if w.layer != d.layer or w.idx[0] != d.idx[0]:
+                return None
+            seen.add((w.layer, w.idx[1], d.idx[0]))
+        layers, columns = {s[0] for s in seen}, {s[1] for s in seen}
+        if len(layers) != 1 or len(columns) != 1 or {s[2] for s in seen} != set(range(1, n + 1)):
+            return None
+        l, j = layers.pop(), columns.pop()
+        idx = f"m,{j}" if self._settings["notation"] == "nielsen" else f"{j},m"
+        letter = self._settings["weight_letter"]
+        return rf"\sum_{{m=1}}^{{{n}}} {letter}^{{({l})}}_{{{idx}}} \delta^{{({l})}}_{{m}}"
+
+
+def to_latex(expr, **settings) -> str:
+    """LaTeX of a SymPy expression with network symbols typeset."""
+    if not isinstance(expr, sympy.Basic):  # a plain number from our own code
+        expr = sympy.Integer(expr) if isinstance(expr, int) else sympy.Float(expr)
+    return DerivePrinter(settings).doprint(expr)
+
+
+def symbol_latex(kind: str, layer: int | None, *idx: int, **settings) -> str:
+    """LaTeX of one network symbol, e.g. symbol_latex("W", 2, 1, 3)."""
+    return to_latex(NetSymbol.make(kind, layer, *idx), **settings)
+
+
+def loss_symbol(**settings) -> str:
+    return DerivePrinter(settings)._settings["loss_symbol"]
+
+
+def partial_latex(p, **settings) -> str:
+    r"""\frac{\partial L}{\partial W^{(l)}_{jk}} for a `Param`."""
+    sym = (NetSymbol.make("W", p.layer, p.j, p.k) if p.kind == "W" else NetSymbol.make("b", p.layer, p.j))
+    return rf"\frac{{\partial {loss_symbol(**settings)}}}{{\partial {to_latex(sym, **settings)}}}"
+
+
+class TextPrinter(StrPrinter):
+    """Plain text in the names a user types: W2[1,3], a1[2], x[1], delta2[1].
+
+    The same syntax `derive claim` reads, so a formula from a table can be
+    pasted back as a claim.
+    """
+
+    def _print_NetSymbol(self, s: NetSymbol) -> str:
+        layer = "" if s.layer is None else str(s.layer)
+        return f"{s.kind}{layer}[{','.join(map(str, s.idx))}]"
+
+
+def to_text(expr) -> str:
+    """A derived expression as plain text with user-facing names."""
+    return TextPrinter().doprint(expr)

@@ -1,0 +1,99 @@
+r"""The worked numeric example and the verification summary (sections 7 and 8).
+
+Numbers come from `Evaluator.run` (the derivation's own delta equations,
+compiled) and are printed to `DIGITS` significant digits by
+`formulas.format_number`.  With a learning rate, each parameter after one
+gradient-descent step is p - eta * dL/dp.  Large networks get the loss, the
+output layer, one weight and one bias per layer, and a table of each layer's
+delta and gradient norms (where vanishing or exploding gradients show),
+instead of thousands of numbers; `derive grad --json` has every value.
+
+The verification is `Network.check` (complex-step differentiation of the
+forward pass, independent of the derivation) at the values, if any, and at
+seeded random points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..api import Network
+from ..errors import DeriveError
+from .formulas import Style, format_number
+from ..calculus.model import Param
+from ..check.verify import ATOL, RTOL
+
+DIGITS = 9
+#: Networks with at most this many neurons (hidden and output) get every z, a, delta.
+SMALL_NEURONS = 24
+#: ... and at most this many parameters get every gradient and update.
+SMALL_PARAMETERS = 60
+
+
+def _vector(style: Style, v) -> str:
+    body = ", ".join(format_number(float(x), DIGITS) for x in v)
+    return rf"\bigl({body}\bigr)^{{\top}}"
+
+
+def example_section(net: Network, style: Style, values, run) -> dict | None:
+    """Section 7 from `run` = net.evaluator.run(values); None without values."""
+    if values is None:
+        return None
+    trace, gW, gb = run
+    spec, m = net.spec, net.model
+    small_neurons = sum(spec.layers[1:]) <= SMALL_NEURONS
+    layers = []
+    shown = range(1, spec.depth + 1) if small_neurons else [spec.depth]
+    for l in shown:
+        rows = [{"j": j, "z": format_number(float(trace.z[l][j - 1]), DIGITS),
+                 "a": format_number(float(trace.a[l][j - 1]), DIGITS),
+                 "delta": format_number(float(trace.delta[l][j - 1]), DIGITS),
+                 "z_symbol": style.latex(m.z(l, j)), "a_symbol": style.latex(m.a(l, j)),
+                 "delta_symbol": style.latex(m.delta(l, j))} for j in range(1, spec.layers[l] + 1)]
+        layers.append({"layer": l, "rows": rows, "activation": spec.activations[l - 1].latex})
+    small = spec.parameter_count <= SMALL_PARAMETERS
+    params = list(net.params()) if small else [
+        q for l in range(1, spec.depth + 1)
+        for q in ([Param(l, "W", 1, 1)] + ([Param(l, "b", 1)] if spec.bias else []))]
+    eta = values.learning_rate
+    rows = [_param_row(net, style, q, values, gW, gb, eta) for q in params]
+    return {
+        "x": _vector(style, values.x), "y": _vector(style, values.y),
+        "loss": format_number(trace.loss, DIGITS), "layers": layers, "all_layers": small_neurons,
+        "params": rows, "all_params": small, "count": spec.parameter_count,
+        "eta": None if eta is None else format_number(eta, DIGITS),
+        "norms": None if small_neurons else _norms(net, trace, gW),
+        "digits": DIGITS,
+    }
+
+
+def _param_row(net: Network, style: Style, p: Param, values, gW, gb, eta) -> dict:
+    if p.kind == "W":
+        value, grad = values.W[p.layer][p.j - 1][p.k - 1], gW[p.layer][p.j - 1, p.k - 1]
+    else:
+        value, grad = values.b[p.layer][p.j - 1], gb[p.layer][p.j - 1]
+    grad = float(grad)
+    return {"name": p.name, "symbol": style.latex(net.model.symbol(p)),
+            "value": format_number(value, DIGITS), "gradient": format_number(grad, DIGITS),
+            "updated": None if eta is None else format_number(value - eta * grad, DIGITS)}
+
+
+def _norms(net: Network, trace, gW) -> list[dict]:
+    """Per layer: the Euclidean norm of delta(l) and the Frobenius norm of dL/dW(l)."""
+    return [{"layer": l, "delta": format_number(float(np.linalg.norm(trace.delta[l])), 4),
+             "gradient": format_number(float(np.linalg.norm(gW[l])), 4)}
+            for l in range(1, net.spec.depth + 1)]
+
+
+def check_section(net: Network, values) -> dict:
+    """Section 8: `Network.check` summarised (or why it could not run, e.g. a loss
+    that is undefined at the random points for this output layer)."""
+    try:
+        report = net.check(values)
+    except DeriveError as exc:
+        return {"error": str(exc), "passed": False, "parameters": net.spec.parameter_count}
+    return {"error": None, "passed": report.passed, "points": report.points, "method": report.method,
+            "max_abs": format_number(report.max_abs, 3), "max_rel": format_number(report.max_rel, 3),
+            "parameters": net.spec.parameter_count, "with_values": values is not None,
+            "atol": format_number(ATOL, 3), "rtol": format_number(RTOL, 3),
+            "failures": sum(r.failures for r in report.layers)}

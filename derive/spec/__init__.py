@@ -1,0 +1,17 @@
+"""Stage 1, the spec: what the user described, validated, before any calculus.
+
+    registry.py     the activation and loss tables every stage reads
+    expressions.py  user formulas parsed by a whitelist, never executed
+    network.py      NetworkSpec: layer sizes, activation and loss rows, bias
+    values.py       Values: x, y, weights, biases, learning rate, checked against the shapes
+    loading.py      make_spec / load_spec: keyword arguments or a TOML file to a spec
+    sizes.py        size limits and how to raise them; words.py the words of an error
+"""
+
+from .sizes import limits
+from .loading import load_spec, load_values_table, make_spec
+from .network import NetworkSpec, Values
+from .values import make_values, with_values
+
+__all__ = ["NetworkSpec", "Values", "limits", "load_spec", "load_values_table", "make_spec",
+           "make_values", "with_values"]

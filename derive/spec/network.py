@@ -1,0 +1,159 @@
+"""Stage 1: the network spec, validated: layer sizes, activation and loss rows, bias.
+
+A `NetworkSpec` is frozen and valid by construction: loading.py builds it
+from a file or keyword arguments through the checks here, each raising a
+`SpecError` that names the field and the problem.  Nothing here knows about
+SymPy beyond the registry rows it looks up; the symbolic model is built from
+a valid spec in calculus/model.py.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from ..errors import SpecError
+from .sizes import how_to_raise, limit
+from .registry import ACTIVATIONS, LOSSES, Activation, Loss, custom_activation, custom_loss
+from .words import count, show, suggest
+
+SPEC_KEYS = ("title", "layers", "activation", "loss", "bias", "values")
+VALUE_KEYS_FIXED = ("x", "y", "learning_rate")
+VALUE_KEY = re.compile(r"^[Wb]\d+$")
+MAX_TITLE = 200
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+
+
+@dataclass(frozen=True)
+class Values:
+    """A numeric point: input x, target y, weights W[l] (rows j, columns k,
+    0-based lists), biases b[l] (empty when the spec has no bias), and an
+    optional learning rate.  Layers are keyed 1..L as in the documents."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    W: Mapping[int, tuple[tuple[float, ...], ...]]
+    b: Mapping[int, tuple[float, ...]]
+    learning_rate: float | None = None
+
+    def __repr__(self) -> str:
+        return (f"Values(x={list(self.x)}, y={list(self.y)}, layers={len(self.W)}, "
+                f"learning_rate={self.learning_rate})")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A validated network: layer sizes (input first), one activation row per
+    layer 1..L, the loss row, whether neurons have biases, optional values."""
+
+    layers: tuple[int, ...]
+    activations: tuple[Activation, ...]
+    loss: Loss
+    bias: bool = True
+    title: str | None = None
+    values: Values | None = field(default=None, compare=False)
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers) - 1
+
+    @property
+    def parameter_count(self) -> int:
+        return parameter_count(self.layers, self.bias)
+
+    @property
+    def stem(self) -> str:
+        """A file-name stem derived from the shape: net-2-3-1."""
+        return "net-" + "-".join(str(n) for n in self.layers)
+
+    def describe(self) -> str:
+        acts = ", ".join(a.name for a in self.activations)
+        return f"{'-'.join(map(str, self.layers))} network ({acts}; loss {self.loss.name})"
+
+    def __repr__(self) -> str:
+        return f"NetworkSpec({self.describe()}, bias={self.bias})"
+
+
+def parameter_count(layers: Sequence[int], bias: bool = True) -> int:
+    """Weights and biases of a network with these layer sizes."""
+    n = layers
+    return sum(n[l] * n[l - 1] + (n[l] if bias else 0) for l in range(1, len(n)))
+
+
+def spec_key_hint(key: str) -> str | None:
+    if key in VALUE_KEYS_FIXED or VALUE_KEY.match(key):
+        return f"numbers go in a [values] table: put [values] above {key} = ..."
+    return None
+
+
+def layer_sizes(raw: Any) -> tuple[int, ...]:
+    if not isinstance(raw, (list, tuple)):
+        raise SpecError(f"layers must be a list of sizes like [2, 3, 1], got {show(raw)}")
+    if len(raw) < 2:
+        raise SpecError(f"layers needs at least an input and an output size, got {show(list(raw))}")
+    for i, n in enumerate(raw):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise SpecError(f"layers[{i}] must be a positive integer, got {show(n)}")
+    depth, max_depth = len(raw) - 1, limit("MAX_DEPTH")
+    if depth > max_depth:
+        raise SpecError(f"layers has depth {depth}, above the limit {max_depth}; "
+                        + how_to_raise("MAX_DEPTH", depth))
+    return tuple(int(n) for n in raw)
+
+
+def activation_row(name: Any, field_name: str = "activation") -> Activation:
+    """The registry row for a name, or a custom row for an expression in x."""
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"{field_name} must be an activation name or an expression in x, "
+                        f"got {show(name)}")
+    text = name.strip()
+    if text in ACTIVATIONS:
+        return ACTIVATIONS[text]
+    if _IDENTIFIER.match(text) and text != "x":
+        raise SpecError(f"unknown activation {show(text)}{suggest(text, list(ACTIVATIONS))}")
+    return custom_activation(text, field_name)
+
+
+def loss_row(name: Any) -> Loss:
+    """The registry row for a name, or a custom row for an expression in a and y."""
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"loss must be a loss name or an expression in a and y, got {show(name)}")
+    text = name.strip()
+    if text in LOSSES:
+        return LOSSES[text]
+    if _IDENTIFIER.match(text) and text not in ("a", "y"):
+        raise SpecError(f"unknown loss {show(text)}{suggest(text, list(LOSSES))}")
+    return custom_loss(text)
+
+
+def activations_of(raw: Any, depth: int) -> tuple[Activation, ...]:
+    if isinstance(raw, str):
+        row = activation_row(raw)
+        rows = (row,) * depth
+    elif isinstance(raw, (list, tuple)):
+        if len(raw) != depth:
+            raise SpecError(f"activation lists {count(len(raw), 'name')} but the network has "
+                            f"{count(depth, 'layer')}; give one name, or {depth}")
+        rows = tuple(activation_row(r, f"activation[{i}]") for i, r in enumerate(raw))
+    else:
+        raise SpecError(f"activation must be a name or a list of names, got {show(raw)}")
+    for l, row in enumerate(rows[:-1], start=1):
+        if row.vector:
+            raise SpecError(f"activation of layer {l} is {row.name!r}; softmax is allowed "
+                            f"only on the output layer")
+    return rows
+
+
+def check_title(title: Any) -> None:
+    if title is None:
+        return
+    if not isinstance(title, str):
+        raise SpecError(f"title must be a string, got {show(title)}")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in title):
+        raise SpecError(f"title must be one line of text without control characters, got {show(title)}")
+    if len(title) > MAX_TITLE:
+        raise SpecError(f"title has {len(title)} characters; the limit is {MAX_TITLE}")
+
+

@@ -1,0 +1,123 @@
+"""Numeric values of a network (x, y, weights, biases, learning rate), validated.
+
+`make_values` checks a raw table (from TOML or Python) against a spec's
+shapes and returns a frozen `Values`; every refusal names the key, the entry
+and what was expected ("W1 must be 3x2, got 2x3").
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Mapping
+
+from ..errors import SpecError
+from .network import SPEC_KEYS, VALUE_KEY, VALUE_KEYS_FIXED, NetworkSpec, Values
+from .words import check_keys, count, show
+
+def with_values(spec: NetworkSpec, raw: Mapping[str, Any]) -> NetworkSpec:
+    """The spec with its values replaced by `raw` (validated)."""
+    return NetworkSpec(spec.layers, spec.activations, spec.loss, spec.bias, spec.title,
+                       make_values(spec, raw))
+
+
+def _number(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise SpecError(f"{where} must be a number, got {show(v)}")
+    try:
+        f = float(v)
+    except OverflowError:
+        raise SpecError(f"{where} must be finite, got {show(v)} (beyond float64)") from None
+    if not math.isfinite(f):
+        raise SpecError(f"{where} must be finite, got {show(v)}")
+    return f
+
+
+def _vector(raw: Any, n: int, name: str) -> tuple[float, ...]:
+    if not isinstance(raw, (list, tuple)):
+        raise SpecError(f"{name} must be a list of {count(n, 'number')}, got {show(raw)}")
+    if len(raw) != n:
+        raise SpecError(f"{name} must have {count(n, 'entry', 'entries')}, got {len(raw)}")
+    return tuple(_number(v, f"{name}[{i + 1}]") for i, v in enumerate(raw))
+
+
+def _shape(raw: Any) -> str:
+    """What a would-be matrix looks like, for a message: '3x2', 'ragged rows ...'."""
+    if not isinstance(raw, (list, tuple)):
+        return show(raw)
+    if not raw:
+        return "an empty list"
+    if not any(isinstance(r, (list, tuple)) for r in raw):
+        return f"a flat list of {count(len(raw), 'item')} (write rows as [[...], [...]])"
+    if not all(isinstance(r, (list, tuple)) for r in raw):
+        bad = next(i for i, r in enumerate(raw) if not isinstance(r, (list, tuple)))
+        return f"row {bad + 1} = {show(raw[bad])}, not a list"
+    cols = sorted({len(r) for r in raw})
+    if len(cols) == 1:
+        return f"{len(raw)}x{cols[0]}"
+    return f"{len(raw)} rows of {', '.join(map(str, cols[:-1]))} and {cols[-1]} entries"
+
+
+def _matrix(raw: Any, rows: int, cols: int, name: str) -> tuple[tuple[float, ...], ...]:
+    shape_ok = (isinstance(raw, (list, tuple)) and len(raw) == rows
+                and all(isinstance(r, (list, tuple)) and len(r) == cols for r in raw))
+    if not shape_ok:
+        raise SpecError(f"{name} must be {rows}x{cols}, got {_shape(raw)}")
+    return tuple(tuple(_number(v, f"{name}[{j + 1},{k + 1}]") for k, v in enumerate(r))
+                 for j, r in enumerate(raw))
+
+
+def _check_targets(spec: NetworkSpec, y: tuple[float, ...]) -> None:
+    if not spec.loss.probabilistic:
+        return
+    for j, v in enumerate(y, start=1):
+        if not 0 <= v <= 1:
+            raise SpecError(f"y[{j}] must lie in [0, 1] for loss {spec.loss.name!r}, got {v!r}")
+    if spec.activations[-1].vector and spec.loss.name == "cross_entropy":
+        total = math.fsum(y)
+        if abs(total - 1) > 1e-9:
+            raise SpecError(f"y must sum to 1 for cross_entropy after softmax, got sum {total!r}")
+
+
+def _values_key_hint(spec: NetworkSpec):
+    L = spec.depth
+
+    def hint(key: str) -> str | None:
+        if key == "values":
+            return "this is already the values table: put x, y, W1, ... directly in it"
+        if key in SPEC_KEYS:
+            return f"{key} belongs in the spec, above the [values] table"
+        if not VALUE_KEY.match(key):
+            return None
+        if key[0] == "b" and not spec.bias:
+            return "this network has no biases: bias = false"
+        names = f"{key[0]}1" if L == 1 else f"{key[0]}1 to {key[0]}{L}"
+        return f"the network has {count(L, 'layer')}: {names}"
+
+    return hint
+
+
+def make_values(spec: NetworkSpec, raw: Mapping[str, Any]) -> Values:
+    """Validate a values table against the spec's shapes."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"values must be a table, got {show(raw)}")
+    L, n = spec.depth, spec.layers
+    allowed = list(VALUE_KEYS_FIXED) + [f"W{l}" for l in range(1, L + 1)]
+    if spec.bias:
+        allowed += [f"b{l}" for l in range(1, L + 1)]
+    check_keys(raw, allowed, "values", _values_key_hint(spec))
+    missing = [k for k in allowed if k not in raw and k != "learning_rate"]
+    if missing:
+        raise SpecError(f"values: missing {', '.join(missing[:5])}"
+                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+    x = _vector(raw["x"], n[0], "x")
+    y = _vector(raw["y"], n[-1], "y")
+    W = {l: _matrix(raw[f"W{l}"], n[l], n[l - 1], f"W{l}") for l in range(1, L + 1)}
+    b = {l: _vector(raw[f"b{l}"], n[l], f"b{l}") for l in range(1, L + 1)} if spec.bias else {}
+    lr = raw.get("learning_rate")
+    if lr is not None:
+        lr = _number(lr, "learning_rate")
+        if lr <= 0:
+            raise SpecError(f"learning_rate must be positive, got {lr!r}")
+    _check_targets(spec, y)
+    return Values(x, y, W, b, lr)
