@@ -23,8 +23,18 @@ expressions.py parses user formulas by a whitelist, never executing them;
 files.py writes every output atomically.
 """
 
-from .api import Gradient, Network, load
 from .errors import DeriveError, RenderError, SpecError, ToolError, VerificationError
+
+#: Names loaded on first use, so `derive --help` and `import derive.errors` pay no SymPy import.
+_LAZY = {"Network": "api", "Gradient": "api", "load": "api"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'derive' has no attribute {name!r}")
 
 __all__ = ["Network", "Gradient", "load", "DeriveError", "SpecError", "VerificationError",
            "RenderError", "ToolError"]

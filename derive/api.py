@@ -28,7 +28,9 @@ from .calculus.explicit import ExplicitForm
 from .calculus.model import Param, SymbolicModel
 from .render.printing import partial_latex, to_latex
 from .calculus.simplify import Simplifier
-from .spec import NetworkSpec, Values, load_spec, make_spec, make_values
+from .spec.network import NetworkSpec, Values
+from .spec.loading import load_spec, make_spec
+from .spec.values import make_values
 from .check.verify import DEFAULT_POINTS, CheckReport, check
 
 if TYPE_CHECKING:

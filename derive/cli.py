@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derive", description="Exact, verified backpropagation derivations.",
                      epilog=EPILOG)
     _limit_arguments(parser)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("grad", help="every dL/dparam, as a table or JSON", epilog=EPILOG)
@@ -152,7 +155,7 @@ def load_network(args):
     acts = (args.activation or "sigmoid").split(",")
     raw_values = None
     if values_path:
-        from .spec import load_values_table
+        from .spec.loading import load_values_table
 
         raw_values = load_values_table(values_path)
     return Network(sizes, acts[0] if len(acts) == 1 else acts, args.loss or "half_sse",
@@ -280,7 +283,7 @@ def parse_args(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every outcome is an exit code, every failure one stderr line."""
-    from .spec import limits
+    from .spec.sizes import limits
 
     try:
         args = parse_args(argv)

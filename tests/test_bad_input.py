@@ -26,7 +26,9 @@ import derive.cli
 from derive.spec import sizes as spec_module
 from derive.cli import main
 from derive.errors import SpecError
-from derive.spec import limits, load_spec, load_values_table, make_spec, make_values
+from derive.spec.sizes import limits
+from derive.spec.loading import load_spec, load_values_table, make_spec
+from derive.spec.values import make_values
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SECTION = re.compile(r"<!-- section: bad-input \(owner: hardening\) -->(.*?)<!-- /section -->", re.S)

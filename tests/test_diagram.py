@@ -15,7 +15,7 @@ from derive.render.diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, layout, svg,
 from derive.calculus.model import Param, SymbolicModel
 from derive.calculus.paths import ROLES, paths
 from derive.spec.registry import X, Activation
-from derive.spec import make_spec
+from derive.spec.loading import make_spec
 
 PDFLATEX_TIMEOUT = 60  # seconds; one picture takes about half a second
 MAX_ELEMENTS_DEEP = 400

@@ -28,7 +28,8 @@ from derive.spec import expressions
 from derive.cli import main
 from derive.errors import DeriveError
 from derive.spec.registry import ACTIVATIONS, LOSSES
-from derive.spec import load_spec, make_spec, make_values
+from derive.spec.loading import load_spec, make_spec
+from derive.spec.values import make_values
 
 EXAMPLES = {"tables": 450, "text": 300, "values": 350, "cli_spec": 150, "cli_argv": 100}
 CASE_SECONDS = 20.0  # a case slower than this is a hang

@@ -28,7 +28,8 @@ import pytest
 from derive import Network
 from derive.cli import main
 from derive.errors import SpecError
-from derive.spec import limits, make_spec
+from derive.spec.sizes import limits
+from derive.spec.loading import make_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEEP = ROOT / "examples" / "deep.toml"

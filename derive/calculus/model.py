@@ -21,7 +21,7 @@ import sympy
 
 from ..errors import SpecError
 from ..spec.registry import X
-from ..spec import NetworkSpec
+from ..spec.network import NetworkSpec
 
 KINDS = ("x", "y", "W", "b", "z", "a", "delta")
 _NAME = re.compile(r"^(x|y|W|b|z|a|delta)(\d*)_([\d_]+)$")

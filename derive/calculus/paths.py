@@ -29,7 +29,6 @@ import sympy
 
 from .backprop import Derivation
 from .model import Param
-from ..render.printing import loss_symbol, to_latex
 from ..spec.registry import A, Y
 from .simplify import Simplifier, shorter
 
@@ -49,14 +48,6 @@ class Factor:
 
     def __repr__(self) -> str:
         return f"Factor({self.role}, layer {self.layer}: {self.simplified})"
-
-    def partial_latex(self, **settings) -> str:
-        r"""\frac{\partial a^{(2)}_{1}}{\partial z^{(2)}_{1}} for this factor."""
-        top = loss_symbol(**settings) if self.numerator == LOSS else to_latex(self.numerator, **settings)
-        return rf"\frac{{\partial {top}}}{{\partial {to_latex(self.denominator, **settings)}}}"
-
-    def latex(self, **settings) -> str:
-        return to_latex(self.simplified, **settings)
 
 
 #: Stand-in for the loss as the numerator of the loss factor.

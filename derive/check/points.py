@@ -36,6 +36,9 @@ LOSS = sympy.Symbol("L", real=True)
 #: Seed of the random points: the same claim always meets the same points.
 SEED = 4
 KINK_MARGIN = 1e-3
+#: |claimed - true| <= RTOL * max(|claimed|, |true|) + ATOL counts as equal.
+RTOL = mpmath.mpf(10) ** -25
+ATOL = mpmath.mpf(10) ** -(DIGITS - 5)
 _RANGES = {"x": 2.0, "W": 1.5, "b": 1.0, "y": 1.0}
 
 
@@ -229,3 +232,9 @@ def gradient_value(net, p: Param, env: dict):
     delta = env[m.delta(p.layer, p.j)]
     return delta * env[m.a(p.layer - 1, p.k)] if p.kind == "W" else delta
 
+
+def equal(c, t) -> bool:
+    """Equal within the tolerances; an undefined or complex value equals nothing."""
+    if c is None or isinstance(c, mpmath.mpc):
+        return False
+    return abs(c - t) <= RTOL * max(abs(c), abs(t)) + ATOL

@@ -25,7 +25,7 @@ import numpy as np
 
 from .evaluate import Evaluator
 from .numeric import as_arrays, matmul_t
-from ..spec import Values
+from ..spec.network import Values
 
 #: Tolerances: |derived - reference| <= ATOL + RTOL * |reference|.
 #: Far tighter than PyTorch gradcheck's atol 1e-5, rtol 1e-3.

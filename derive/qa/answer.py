@@ -26,6 +26,7 @@ from .claim import parse_param
 from ..errors import SpecError
 from ..calculus.model import Param
 from ..calculus.paths import Path, count_paths, path_product, paths
+from ..render.printing import to_latex
 from ..render.templating import environment, render
 
 #: Paths written out one by one in the Markdown and LaTeX answers.
@@ -81,7 +82,7 @@ class ParamAnswer:
                             f"to allow it), or ask for a parameter of a later layer")
         listed = self.paths(self.count)
         return {"parameter": self.param.name,
-                "paths": [[{"role": f.role, "layer": f.layer, "latex": f.latex()} for f in q]
+                "paths": [[{"role": f.role, "layer": f.layer, "latex": to_latex(f.simplified)} for f in q]
                           for q in listed],
                 "latex": self.network.gradient(self.param).latex,
                 "value": _finite(self.value)}

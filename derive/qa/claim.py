@@ -29,14 +29,11 @@ from . import diagnosis
 from ..errors import SpecError
 from ..spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
 from ..calculus.model import _PARAM, Param
-from ..check.points import DIGITS, LOSS, Sampler, evaluate, gradient_value
+from ..check.points import DIGITS, LOSS, Sampler, equal, evaluate, gradient_value
 from ..spec.registry import ACTIVATION_FUNCTIONS
 
 #: Random points a correct claim must match at.
 POINTS = 50
-#: |claimed - true| <= RTOL * max(|claimed|, |true|) + ATOL counts as equal.
-RTOL = mpmath.mpf(10) ** -25
-ATOL = mpmath.mpf(10) ** -(DIGITS - 5)
 #: Largest difference (SymPy count_ops) the symbolic proof attempts.
 SYMBOLIC_MAX_OPS = 600
 #: Wall-clock budget of the symbolic proof; steps start only within it.
@@ -164,13 +161,6 @@ def _param_position(net, m) -> int:
 
 
 # -- deciding ----------------------------------------------------------------------------
-def equal(c, t) -> bool:
-    """Equal within the tolerances; an undefined or complex claim equals nothing."""
-    if c is None or isinstance(c, mpmath.mpc):
-        return False
-    return abs(c - t) <= RTOL * max(abs(c), abs(t)) + ATOL
-
-
 def check_claim(net, param: str | Param, expr: str) -> Verdict:
     """Judge `expr` as a formula for dL/dparam (see the module docstring)."""
     p = param if isinstance(param, Param) else parse_param(net, param)

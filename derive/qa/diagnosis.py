@@ -24,6 +24,7 @@ from typing import Iterator
 import mpmath
 import sympy
 
+from ..check.points import equal
 from ..render.chain import layers_words
 from ..calculus.model import Param
 from ..calculus.paths import Path, count_paths, paths
@@ -41,7 +42,6 @@ Variant = tuple[str, list]
 
 def diagnose(net, p: Param, claim: sympy.Expr, envs: list[dict], failing: dict) -> str | None:
     """A sentence saying what the claim gets wrong, or None if no variant explains it."""
-    from .claim import equal
 
     envs = [failing] + [e for e in envs if e is not failing][:POINTS - 1]
     claimed = [evaluate(claim, e) for e in envs]
@@ -71,7 +71,6 @@ def _variants(net, p, envs, truth, claimed) -> Iterator[Variant]:
 
 def _constant_ratio(claimed, truth):
     """claimed / true if it is the same number at every point (and not 1)."""
-    from .claim import equal
 
     if any(t == 0 or c is None or isinstance(c, mpmath.mpc) for c, t in zip(claimed, truth)):
         return None

@@ -20,7 +20,7 @@ from .diagram import ROLE_COLOURS, XCOLOR_NAMES
 from .formulas import colour_definitions, format_number
 from ..calculus.model import Param
 from ..calculus.paths import Path
-from .printing import loss_symbol, partial_latex, to_latex
+from .printing import factor_partial_latex, loss_symbol, partial_latex, to_latex
 from ..spec.registry import A, X, Y
 
 ROLE_WORDS = {"loss": "loss derivative", "activation": "activation derivative",
@@ -71,7 +71,7 @@ def path_product_latex(path: Path, colour: Colour, partial: bool) -> str:
     r"""One path's factors, coloured: as partials (\frac{\partial ...}) or as values."""
     parts = []
     for i, f in enumerate(path):
-        tex = f.partial_latex() if partial else _wrapped(f.simplified, i == 0)
+        tex = factor_partial_latex(f) if partial else _wrapped(f.simplified, i == 0)
         parts.append(colour(f.role, tex))
     if len(parts) > SHOWN_FACTORS:
         parts = parts[:5] + [r"\cdots"] + parts[-4:]

@@ -16,11 +16,15 @@ described once ("layers 1-29, tanh") so a 30-layer network stays short.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sympy
 
-from ..api import Network
 from .formulas import Style, mixed
 from ..spec.registry import LOSSES, A, X, Y, Activation
+
+if TYPE_CHECKING:
+    from ..api import Network
 
 #: Networks with at most this many neurons (all layers) get every forward equation.
 SMALL_NEURONS = 12

@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..calculus.model import Param
 from .printing import DerivePrinter, loss_symbol, symbol_latex
-from ..spec import NetworkSpec
+from ..spec.network import NetworkSpec
 
 #: Okabe-Ito vermillion with Tol's indigo, blue and wine: every pair stays
 #: apart (CIELAB distance > 28) under simulated protan-, deutan- and tritanopia

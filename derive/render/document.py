@@ -17,6 +17,8 @@ for \input (amsmath and xcolor needed) or for pasting into notes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 import sys
 import unicodedata
@@ -24,7 +26,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ..api import Network
 from .walkthrough import chain, choose, results
 from .content import default_title, forward_section, local_section, network_section, recursion_section
 from ..errors import SpecError, ToolError
@@ -34,6 +35,9 @@ from ..calculus.model import Param
 from .pdf import compile_pdf, find_engine, latex_source, missing_engine_message
 from .templating import environment, render
 from .worked import check_section, example_section
+
+if TYPE_CHECKING:
+    from ..api import Network
 
 FORMATS = ("pdf", "tex", "md")
 _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -22,6 +22,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from ..calculus.model import NetSymbol
+from ..calculus.paths import LOSS
 
 NOTATIONS = ("nielsen", "ij")
 LOSS_SYMBOLS = ("L", "C", "E")
@@ -125,3 +126,9 @@ class TextPrinter(StrPrinter):
 def to_text(expr) -> str:
     """A derived expression as plain text with user-facing names."""
     return TextPrinter().doprint(expr)
+
+
+def factor_partial_latex(factor, **settings) -> str:
+    r"""\frac{\partial a^{(2)}_{1}}{\partial z^{(2)}_{1}} for one `calculus.paths.Factor`."""
+    top = loss_symbol(**settings) if factor.numerator == LOSS else to_latex(factor.numerator, **settings)
+    return rf"\frac{{\partial {top}}}{{\partial {to_latex(factor.denominator, **settings)}}}"

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import IO, Iterator
+from typing import IO, Iterator, TYPE_CHECKING
 
-from ..api import Network
 from ..calculus.model import Param
 from .printing import to_latex, to_text
+
+if TYPE_CHECKING:
+    from ..api import Network
 
 
 def _num(v: float | None):

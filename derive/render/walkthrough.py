@@ -18,19 +18,23 @@ small networks and one weight and one bias per layer for large ones.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 import sympy
 
-from ..api import Network
 from .content import DELTA
 from ..errors import SpecError
 from ..check.evaluate import evaluate_expr
 from .formulas import Style, chunks, format_number
 from ..calculus.model import Param
 from ..calculus.paths import count_paths, path_product, paths
-from .printing import partial_latex
+from .printing import factor_partial_latex, partial_latex
 from .worked import DIGITS
+
+if TYPE_CHECKING:
+    from ..api import Network
 
 #: Parameters with at most this many paths get every path written out.
 MAX_LISTED_PATHS = 8
@@ -155,7 +159,7 @@ def _factor_tex(style: Style, f) -> str:
 
 
 def _path(style: Style, path, net: Network, trace, values) -> dict:
-    symbolic = _elide([style.paint(f.role, f.partial_latex(**style.settings)) for f in path])
+    symbolic = _elide([style.paint(f.role, factor_partial_latex(f, **style.settings)) for f in path])
     local = _elide([style.paint(f.role, _factor_tex(style, f)) for f in path])
     value = None
     if trace is not None:

@@ -15,13 +15,17 @@ seeded random points.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..api import Network
 from ..errors import DeriveError
 from .formulas import Style, format_number
 from ..calculus.model import Param
 from ..check.verify import ATOL, RTOL
+
+if TYPE_CHECKING:
+    from ..api import Network
 
 DIGITS = 9
 #: Networks with at most this many neurons (hidden and output) get every z, a, delta.

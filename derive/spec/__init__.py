@@ -7,11 +7,3 @@
     loading.py      make_spec / load_spec: keyword arguments or a TOML file to a spec
     sizes.py        size limits and how to raise them; words.py the words of an error
 """
-
-from .sizes import limits
-from .loading import load_spec, load_values_table, make_spec
-from .network import NetworkSpec, Values
-from .values import make_values, with_values
-
-__all__ = ["NetworkSpec", "Values", "limits", "load_spec", "load_values_table", "make_spec",
-           "make_values", "with_values"]
