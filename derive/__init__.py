@@ -23,6 +23,8 @@ expressions.py parses user formulas by a whitelist, never executing them;
 files.py writes every output atomically.
 """
 
+from importlib.metadata import version as _version
+
 from .errors import DeriveError, RenderError, SpecError, ToolError, VerificationError
 
 #: Names loaded on first use, so `derive --help` and `import derive.errors` pay no SymPy import.
@@ -38,4 +40,4 @@ def __getattr__(name: str):
 
 __all__ = ["Network", "Gradient", "load", "DeriveError", "SpecError", "VerificationError",
            "RenderError", "ToolError"]
-__version__ = "0.1.0"
+__version__ = _version("derive")

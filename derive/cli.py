@@ -87,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derive", description="Exact, verified backpropagation derivations.",
                      epilog=EPILOG)
     _limit_arguments(parser)
-    from . import __version__
+    from importlib.metadata import version
 
-    parser.add_argument("--version", action="version", version=f"derive {__version__}")
+    parser.add_argument("--version", action="version", version=f"derive {version('derive')}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("grad", help="every dL/dparam, as a table or JSON", epilog=EPILOG)
