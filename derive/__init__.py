@@ -1,26 +1,17 @@
 """derive: exact, verified backpropagation derivations for any MLP.
 
-The pipeline flows one way, one module per stage:
+The pipeline flows one way, and the subpackages are its stages:
 
-    spec.py        the network spec and values, validated      (stage 1)
-    model.py       the symbolic model: symbols, forward pass    (stage 2)
-    backprop.py    the factored derivation (delta equations)    (stage 3)
-      simplify.py  the display form; explicit.py the closed form
-      paths.py     the chain rule as a sum over labelled paths
-      evaluate.py  numbers from the derivation, layer by layer (numeric.py compiles)
-    verify.py      the independent complex-step check           (stage 4)
-      torchcheck.py  the same against PyTorch autograd (optional)
-    rendering                                                   (stage 5)
-      printing.py  LaTeX and text printers; report.py grad's table and JSON
-      document.py  documents: content.py, walkthrough.py, worked.py, formulas.py,
-                   diagram.py, templating.py, render_latex.py
-      answer.py    `which` (chain.py); claim.py `claim` (points.py, diagnosis.py)
-      codegen.py   standalone NumPy / PyTorch modules
-    cli.py         the command line over api.py                 (stage 6)
+    spec/       the network spec and values, validated; the activation and loss tables
+    calculus/   the symbolic model, the factored derivation, display and closed forms, paths
+    check/      numbers from the derivation and the independent checks (complex step, torch)
+    render/     LaTeX and text printers, documents, grad's table and JSON
+    qa/         `which` and `claim`;  export/  standalone NumPy / PyTorch code
+    api.py      the Python API (Network) over the stages;  cli.py  the command line over it
 
-registry.py holds the activation and loss tables every stage reads;
-expressions.py parses user formulas by a whitelist, never executing them;
-files.py writes every output atomically.
+errors.py holds the error tree and files.py bounded reads and atomic writes.  A module
+imports only from its own package or those listed above it (tests/test_architecture.py);
+docs/architecture.md says where a new activation, loss, format or command goes.
 """
 
 from importlib.metadata import version as _version

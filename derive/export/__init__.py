@@ -1,0 +1,3 @@
+"""Export: standalone NumPy / PyTorch modules printed from the derivation (codegen.py).
+They never import qa/.
+"""
