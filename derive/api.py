@@ -278,6 +278,18 @@ class Network:
 
         return check_claim(self, param, expr)
 
+    def exercises(self, count: int = 5, seed: int = 1, questions=None):
+        """`count` seeded exercise variants (values, questions, engine-computed answers);
+        `derive.qa.quiz.build(net, outdir, ...)` writes them as sheets, keys and quizzes.
+
+        >>> v = Network([1, 1], "identity", "half_sse").exercises(1, seed=2, questions="loss")[0]
+        >>> [q.kind for q in v.questions]
+        ['loss']
+        """
+        from .qa.exercises import exercises
+
+        return exercises(self, count, seed, questions)
+
     def code(self, target: str = "numpy") -> str:
         """Source of a standalone NumPy or PyTorch module with loss(), gradients()
         and check(), printed from this derivation (see codegen.py).

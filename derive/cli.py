@@ -131,7 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_arguments(p, values=False)
     p.add_argument("--target", choices=["numpy", "torch"], default="numpy")
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
+    _exercises_parser(sub)
     return parser
+
+
+def _exercises_parser(sub) -> None:
+    p = sub.add_parser("exercises", help="exercise sheets and quizzes with answer keys",
+                       epilog=EPILOG)
+    _spec_arguments(p, values=False)
+    p.add_argument("--count", type=int, default=5, help="variants, each with its own values (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the values (default 1)")
+    p.add_argument("--questions", default=None,
+                   help="comma list of forward, loss, delta, gradient, update, factors, formula (default all)")
+    p.add_argument("--format", default=None, help="comma list of pdf, tex, md, moodle, qti, json "
+                                                  "(default pdf,md,json)")
+    p.add_argument("-o", "--output", default="output", help="output folder (default output/)")
 
 
 def load_network(args):
@@ -253,8 +267,18 @@ def cmd_code(args) -> int:
     return EXIT_OK
 
 
+def cmd_exercises(args) -> int:
+    from .qa.quiz import build
+
+    stem = f"{Path(args.spec).stem}-exercises" if args.spec else "exercises"
+    for path in build(load_network(args), args.output, count=args.count, seed=args.seed,
+                      kinds=args.questions, formats=args.format, stem=stem):
+        print(path)
+    return EXIT_OK
+
+
 COMMANDS = {None: cmd_default, "grad": cmd_grad, "check": cmd_check, "explain": cmd_explain,
-            "which": cmd_which, "claim": cmd_claim, "code": cmd_code}
+            "which": cmd_which, "claim": cmd_claim, "code": cmd_code, "exercises": cmd_exercises}
 
 
 def parse_args(argv: list[str] | None):
