@@ -205,7 +205,7 @@ CASES = [
          argv=["grad", "--bogus", "--layers", "2,1"]),
     Case("unknown command", "derive frob",
          "derive: argument command: invalid choice: 'frob' (choose from 'grad', 'check', 'explain', "
-         "'which', 'claim', 'code') (see derive --help)", argv=["frob"]),
+         "'which', 'claim', 'code', 'exercises') (see derive --help)", argv=["frob"]),
     Case("option value of the wrong type", "derive check --points x",
          "derive: check: argument --points: invalid int value: 'x' (see derive check --help)",
          argv=["check", "--points", "x", "--layers", "2,1"]),
