@@ -297,8 +297,21 @@ def test_exercises_qti_package_unpacks_to_one_item_per_question(generated):
     assert href == "assessment.xml"
     items = assessment.findall(".//q:item", ns)
     assert len(items) == sum(len(v["questions"]) for v in doc["variants"])
-    for item in items:
+    questions = [q for v in doc["variants"] for q in v["questions"]]
+    for item, q in zip(items, questions):
         assert item.find(".//q:respcondition/q:setvar", ns).text == "100"
+        fields = {f.findtext("q:fieldlabel", namespaces=ns): f.findtext("q:fieldentry", namespaces=ns)
+                  for f in item.findall(".//q:qtimetadatafield", ns)}
+        if "options" in q:
+            assert fields["question_type"] == "multiple_choice_question"
+            labels = [l.get("ident") for l in item.findall(".//q:response_label", ns)]
+            right = item.findtext(".//q:conditionvar/q:varequal", namespaces=ns)
+            assert labels.index(right) == q["correct"] and len(labels) == len(q["options"])
+        else:
+            assert fields["question_type"] == "numerical_question"
+            low = float(item.findtext(".//q:vargte", namespaces=ns))
+            high = float(item.findtext(".//q:varlte", namespaces=ns))
+            assert low < q["answer"] < high and high - low == pytest.approx(2 * q["tolerance"])
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -8,8 +8,10 @@ tolerance; each multiple-choice one a `multichoice` (single answer, fractions
 Math is written as \( ... \), which Moodle's MathJax filter renders.
 
 QTI: an IMS content package (imsmanifest.xml and one assessment file) with
-one item per question: numeric items as `response_str` with a `vargte`/`varlte`
-range, multiple choice as `response_lid` with the right option scored 100.
+one item per question, in Canvas's flavour of QTI 1.2: each item names its
+`question_type` and `points_possible` in its metadata; numeric items are
+`response_str` scored on the value or a `vargte`/`varlte` range, multiple
+choice `response_lid` with integer answer idents and the right one scored 100.
 Both are built with ElementTree in a fixed order, and the zip carries a fixed
 timestamp, so the same seed gives the same bytes.
 
@@ -27,12 +29,14 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..render.formulas import Style
 from .exercises import Question, Variant
-from .sheets import options_context, prompt
+from .sheets import POINTS, options_context, prompt
 
 if TYPE_CHECKING:
     from ..api import Network
 
 ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+#: Canvas wants integer answer idents.
+ANSWER_ID = 1001
 _DOLLARS = re.compile(r"\$(.+?)\$")
 
 
@@ -104,8 +108,20 @@ def _material(parent: ET.Element, html: str) -> None:
     ET.SubElement(ET.SubElement(parent, "material"), "mattext", {"texttype": "text/html"}).text = html
 
 
+def _metadata(item: ET.Element, q: Question) -> None:
+    """Canvas reads the question type and points from the item's metadata fields."""
+    fields = ET.SubElement(ET.SubElement(item, "itemmetadata"), "qtimetadata")
+    kind = "multiple_choice_question" if q.options else "numerical_question"
+    for label, entry in (("question_type", kind), ("points_possible", f"{POINTS[q.kind]:.1f}"),
+                         ("original_answer_ids", ",".join(str(ANSWER_ID + i) for i in range(len(q.options))))):
+        field = ET.SubElement(fields, "qtimetadatafield")
+        ET.SubElement(field, "fieldlabel").text = label
+        ET.SubElement(field, "fieldentry").text = entry
+
+
 def _qti_item(section: ET.Element, net, v: Variant, q: Question, style: Style) -> None:
     item = ET.SubElement(section, "item", {"ident": f"{v.seed}-{q.id}", "title": f"{q.kind} {q.target}"})
+    _metadata(item, q)
     pres = ET.SubElement(item, "presentation")
     _material(pres, _html(prompt(net, q, style, v.values["learning_rate"])))
     cond = ET.Element("respcondition", {"continue": "No"})
@@ -113,16 +129,19 @@ def _qti_item(section: ET.Element, net, v: Variant, q: Question, style: Style) -
         lid = ET.SubElement(pres, "response_lid", {"ident": "response1", "rcardinality": "Single"})
         choices = ET.SubElement(lid, "render_choice")
         for i, o in enumerate(options_context(net, q, style)):
-            label = ET.SubElement(choices, "response_label", {"ident": f"option{i + 1}"})
+            label = ET.SubElement(choices, "response_label", {"ident": str(ANSWER_ID + i)})
             _material(label, _html(o["text"]))
         test = ET.SubElement(ET.SubElement(cond, "conditionvar"), "varequal", {"respident": "response1"})
-        test.text = f"option{q.correct + 1}"
+        test.text = str(ANSWER_ID + q.correct)
     else:
         num = ET.SubElement(pres, "response_str", {"ident": "response1", "rcardinality": "Single"})
         ET.SubElement(num, "render_fib", {"fibtype": "Decimal"})
-        var = ET.SubElement(cond, "conditionvar")
-        ET.SubElement(var, "vargte", {"respident": "response1"}).text = repr(q.answer - q.tolerance)
-        ET.SubElement(var, "varlte", {"respident": "response1"}).text = repr(q.answer + q.tolerance)
+        # Canvas's "exact answer with margin": the value itself or within the range
+        either = ET.SubElement(ET.SubElement(cond, "conditionvar"), "or")
+        ET.SubElement(either, "varequal", {"respident": "response1"}).text = repr(q.answer)
+        both = ET.SubElement(either, "and")
+        ET.SubElement(both, "vargte", {"respident": "response1"}).text = repr(q.answer - q.tolerance)
+        ET.SubElement(both, "varlte", {"respident": "response1"}).text = repr(q.answer + q.tolerance)
     processing = ET.SubElement(item, "resprocessing")
     ET.SubElement(ET.SubElement(processing, "outcomes"), "decvar",
                   {"maxvalue": "100", "minvalue": "0", "varname": "SCORE", "vartype": "Decimal"})
