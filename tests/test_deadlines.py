@@ -236,3 +236,18 @@ def test_tiny_budget_on_a_table_activation_still_derives():
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert "W1[1,1]" in proc.stdout
+
+
+# --- the claim prover's deadline ---------------------------------------------------
+
+def test_claim_proof_with_time_proves_and_without_time_is_undecided():
+    """A right claim in another arrangement: expand/cancel proves it, unless the
+    deadline has passed, when the verdict falls back to numeric (not "wrong")."""
+    from derive.qa import claim
+    net = Network([1, 1], "sigmoid", "half_sse")
+    p = net.param("W1[1,1]")
+    text = "(a1[1] - y[1])*a1[1]*(1 - a1[1])*x[1]"  # dL/dW by hand: (a - y) sigma'(z) x
+    parsed = claim.parse_claim(net, text)
+    assert claim.proved(net, p, parsed, Deadline(60.0))
+    clock = FakeClock()
+    assert not claim.proved(net, p, parsed, Deadline(0.0, clock=clock))
