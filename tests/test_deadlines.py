@@ -6,6 +6,7 @@ forms are the textbook cancellations (sigmoid + bce gives a - y), not copies of
 the code's output; the gc tests count objects a weakref still sees.
 """
 
+import ast
 import gc
 import subprocess
 import sys
@@ -205,6 +206,33 @@ def test_deleted_network_is_collected_after_use():
     del net
     gc.collect()
     assert [ref() for ref in refs] == [None] * 4
+
+
+def _cached_methods(source: str) -> list[str]:
+    """Methods decorated with functools.lru_cache or functools.cache in ``source``."""
+    found = []
+    for cls in (n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef)):
+        for fn in (n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for dec in fn.decorator_list:
+                target = dec.func if isinstance(dec, ast.Call) else dec
+                name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+                if name in ("lru_cache", "cache"):
+                    found.append(f"{cls.name}.{fn.name}")
+    return found
+
+
+def test_no_lru_cache_on_methods_in_derive():
+    """A class-level cache on a method holds every instance it saw (cached_property,
+    which stores on the instance, is fine)."""
+    found = [f"{path.relative_to(ROOT)}: {name}" for path in sorted((ROOT / "derive").rglob("*.py"))
+             for name in _cached_methods(path.read_text())]
+    assert found == []
+
+
+def test_cached_methods_finds_a_cached_method():
+    source = ("import functools\nclass D:\n    @functools.lru_cache(maxsize=None)\n"
+              "    def row(self, l): ...\n    @cache\n    def other(self): ...\n")
+    assert _cached_methods(source) == ["D.row", "D.other"]
 
 
 # --- the old "Alarm clock" (exit 142) case ---------------------------------------
