@@ -17,7 +17,8 @@ functions of a and y raised to the 5th ~3 s).  So it first measures its input
 from the degree and the number of generators, each one walk over the shared
 tree) and leaves anything over `SHORTER_MAX_SIZE` or `SHORTER_MAX_MONOMIALS` as
 it is; within those limits the two calls took at most ~0.2 s on the inputs we
-tried (every row of the tables is far inside).  The decision
+tried (0.45 s with the 2 cores at load 10; `benchmarks/bench_expressions.py`),
+and every row of the tables is far inside.  The decision
 depends on the input alone, so it is cached; a caller's `Deadline`, checked before
 cancel and between cancel and factor, can still cut the work short; such a result,
 which depended on the clock, is returned but never cached.
