@@ -119,13 +119,13 @@ class Evaluator:
 
     @cached_property
     def _loss_term_derivative(self):
-        return compile_expr(self.simplifier.derivation._loss_term_derivative, (A, Y))
+        return compile_expr(self.simplifier.derivation.loss_term_derivative, (A, Y))
 
     @cached_property
     def _output_term(self):
         """delta(L)_j of an elementwise output as a function of (a, z, y)."""
         row = self.spec.activations[-1]
-        term = self.simplifier._output_term
+        term = self.simplifier.output_term
         if row.in_terms_of_a is None:
             term = term * row.derivative()
         return compile_expr(_compose(term, row), (A, X, Y))

@@ -163,7 +163,7 @@ class Sampler:
             for l in range(self.L - 1, down_to - 1, -1):
                 if l in deltas:
                     continue
-                f = _function(d._activation_derivative_row(l))
+                f = _function(d.activation_derivative_row(l))
                 W, up, zs = env.arrays["W"][l + 1], deltas[l + 1], env.arrays["z"][l]
                 deltas[l] = [mpmath.fdot([r[j] for r in W], up) * f(zs[j])
                              for j in range(self.n[l])]

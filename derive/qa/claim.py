@@ -19,7 +19,6 @@ b<l>[j], z<l>[j], a<l>[j] (a0[k] is x[k]) and L, the loss.  Then:
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 
 import mpmath
@@ -27,6 +26,7 @@ import sympy
 
 from . import diagnosis
 from ..errors import SpecError
+from ..spec.deadline import Deadline
 from ..spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
 from ..calculus.model import _PARAM, Param
 from ..check.points import DIGITS, LOSS, Sampler, equal, evaluate, gradient_value
@@ -197,9 +197,9 @@ def _float(v):
     return None if v is None or isinstance(v, mpmath.mpc) else float(v)
 
 
-def proved(net, p: Param, claim: sympy.Expr) -> bool:
+def proved(net, p: Param, claim: sympy.Expr, deadline: Deadline | None = None) -> bool:
     """claim == dL/dp by expand/cancel, within `SYMBOLIC_SECONDS` (False: undecided)."""
-    deadline = time.monotonic() + SYMBOLIC_SECONDS
+    deadline = Deadline(SYMBOLIC_SECONDS) if deadline is None else deadline
     grad = net.gradient(p)
     truths = [t for t in (grad.simplified, grad.factored)
               if not any(getattr(s, "kind", None) == "delta" for s in t.free_symbols)]
@@ -208,7 +208,7 @@ def proved(net, p: Param, claim: sympy.Expr) -> bool:
         if rewrite is None:
             continue
         for truth in truths:
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 return False
             if _is_zero(rewrite(claim) - rewrite(truth), deadline):
                 return True
@@ -239,13 +239,13 @@ def _written_out(net):
 _OPAQUE = (sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.Heaviside)
 
 
-def _is_zero(d: sympy.Expr, deadline: float) -> bool:
+def _is_zero(d: sympy.Expr, deadline: Deadline) -> bool:
     if d == 0:
         return True
     if d.has(*_OPAQUE):
         return False
     for step in (sympy.expand, sympy.cancel):
-        if time.monotonic() > deadline or sympy.count_ops(d) > SYMBOLIC_MAX_OPS:
+        if deadline.expired() or sympy.count_ops(d) > SYMBOLIC_MAX_OPS:
             return False
         try:
             if step(d) == 0:

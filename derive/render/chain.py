@@ -146,10 +146,10 @@ def _output_delta(net) -> str:
                 rf"\frac{{\partial {a_i}}}{{\partial {_sym('z', L, 'j')}}}")
         if loss.name == "cross_entropy":
             return rf"{head} = {a_j} - y_{{j}}"
-        term = to_latex(net.derivation._loss_term_derivative, symbol_names={A: a_i, Y: "y_{i}"})
+        term = to_latex(net.derivation.loss_term_derivative, symbol_names={A: a_i, Y: "y_{i}"})
         return rf"{head} = \sum_{{i}} \left({term}\right) {a_i}\left(\delta_{{ij}} - {a_j}\right)"
     head = rf"{_frac(loss_symbol(), a_j)}\,{row.latex}'\!\left({_sym('z', L, 'j')}\right)"
-    term = to_latex(net.simplifier._output_term, symbol_names={A: a_j, Y: "y_{j}"})
+    term = to_latex(net.simplifier.output_term, symbol_names={A: a_j, Y: "y_{j}"})
     if row.in_terms_of_a is None:
         term = rf"\left({term}\right) {_derivative_in(net, L, L)}"
     return rf"{head} = {term}"
