@@ -23,7 +23,8 @@ import sympy
 
 import derive
 from derive.cli import main as cli_main
-from derive.export.codegen import ArrayPrinter, generate, softplus, sigmoid, stable, to_code
+from derive.check.stable import SIGMOID as sigmoid, SOFTPLUS as softplus, stabilize as stable
+from derive.export.codegen import ArrayPrinter, generate, to_code
 from derive.errors import RenderError
 from derive.spec.registry import ACTIVATIONS, LOSSES
 
