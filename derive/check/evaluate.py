@@ -100,7 +100,8 @@ class Evaluator:
 
     # -- compiled pieces ------------------------------------------------------
     @cached_property
-    def _forward(self):
+    def activation_functions(self):
+        """Per layer l = 1..L, f_l as a NumPy function of z(l) (softmax for a vector row)."""
         return [None] + [softmax if row.vector else compile_expr(row.definition, (X,))
                          for row in self.spec.activations]
 
@@ -140,7 +141,7 @@ class Evaluator:
         with np.errstate(all="ignore"):  # overflow is reported by `diagnose`, not warned
             for l in range(1, self.L + 1):
                 z[l] = a[l - 1] @ W[l].T + b[l]
-                a[l] = self._forward[l](z[l])
+                a[l] = self.activation_functions[l](z[l])
         return Trace(z, a, float("nan"))
 
     def loss_at(self, trace: Trace, y) -> np.ndarray:
