@@ -35,7 +35,8 @@ class Tolerance:
 
     def close(self, derived, reference):
         """Elementwise for arrays; plain numbers (float or mpmath) give a bool."""
-        return abs(derived - reference) <= self.atol + self.rtol * abs(reference)
+        with np.errstate(invalid="ignore"):  # inf - inf is nan, which is never close
+            return abs(derived - reference) <= self.atol + self.rtol * abs(reference)
 
     def __str__(self) -> str:
         return f"|err| <= {self.atol:g} + {self.rtol:g}*|ref|"
@@ -82,7 +83,7 @@ class LayerResult:
         if err[idx] > self.worst_error:
             p = Param(self.layer, kind, *(int(i) + 1 for i in idx))
             self.worst_error = float(err[idx])
-            self.worst = f"{p.name}: derived {derived[idx]!r}, reference {ref[idx]!r}"
+            self.worst = f"{p.name}: derived {float(derived[idx])!r}, reference {float(ref[idx])!r}"
 
 
 @dataclass
