@@ -17,9 +17,8 @@ checks use too (check/stable.py), applied to every printed expression:
 softplus(u), ln sigmoid(u) -> -softplus(-u), 1 - sigmoid(u) -> sigmoid(-u),
 e^u - 1 -> expm1(u), 1 + erf(u) -> erfc(-u), ...; its placeholders print as
 the module's helpers (`FUNCTIONS`).  softmax's cross-entropy is written with
-log_softmax (log-sum-exp).  So bce of
-a sigmoid output and cross_entropy of a softmax are computed from z, finite
-for any z.  Templates in templates/code/ arrange the printed pieces.
+log_softmax (log-sum-exp).  So bce of a sigmoid output and cross_entropy of a
+softmax are computed from z, finite for any z.  Templates in templates/code/ arrange the printed pieces.
 """
 
 from __future__ import annotations
