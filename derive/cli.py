@@ -200,7 +200,7 @@ def cmd_check(args) -> int:
         torch_report = compare_with_torch(net, points=points, **kwargs)
     print(report.table())
     if torch_report is not None:
-        print(torch_report.table())
+        print("\n" + torch_report.table())
     ok = report.passed and (torch_report is None or torch_report.passed)
     return EXIT_OK if ok else EXIT_FAILED
 

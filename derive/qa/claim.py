@@ -29,7 +29,7 @@ from ..errors import SpecError
 from ..spec.deadline import Deadline
 from ..spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
 from ..calculus.model import _PARAM, Param
-from ..check.points import DIGITS, LOSS, Sampler, equal, evaluate, gradient_value
+from ..check.points import DIGITS, LOSS, Sampler, as_table, equal, evaluate, gradient_value
 from ..spec.registry import ACTIVATION_FUNCTIONS
 
 #: Random points a correct claim must match at.
@@ -179,7 +179,7 @@ def _counterexample(net, p: Param, claim: sympy.Expr) -> tuple[dict, str | None]
 
     Points are drawn one at a time, so a wrong claim stops at its first
     counterexample; the diagnosis then gets a few more points."""
-    sampler = Sampler(net)
+    sampler = Sampler(net.evaluator)
     stream = sampler.stream(first=net.spec.values)
     for point, env in itertools.islice(stream, POINTS + (net.spec.values is not None)):
         sampler.add_deltas(env, p.layer)
@@ -188,7 +188,7 @@ def _counterexample(net, p: Param, claim: sympy.Expr) -> tuple[dict, str | None]
             more = [e for _, e in itertools.islice(stream, diagnosis.POINTS - 1)]
             for e in more:
                 sampler.add_deltas(e, p.layer)
-            example = {"point": point.as_table(), "claimed": _float(c), "true": float(t)}
+            example = {"point": as_table(point), "claimed": _float(c), "true": float(t)}
             return example, diagnosis.diagnose(net, p, claim, more, env)
     return None
 
@@ -231,7 +231,7 @@ def _written_out(net):
     """z and a written out in x, W, b: for small networks only."""
     if net.spec.parameter_count > 30:
         return None
-    mapping = net.explicit_form._forward_map
+    mapping = net.explicit_form.forward_map
     return lambda e: e.xreplace(mapping)
 
 
