@@ -22,18 +22,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..calculus.model import Param
 from .printing import DerivePrinter, loss_symbol, symbol_latex
+from .roles import ROLE_COLOURS, ROLES, XCOLOR_DEFINITIONS, XCOLOR_NAMES  # one table of roles
 from ..spec.network import NetworkSpec
-
-#: Okabe-Ito vermillion with Tol's indigo, blue and wine: every pair stays
-#: apart (CIELAB distance > 28) under simulated protan-, deutan- and tritanopia
-#: (Machado 2009 matrices), each reads as text on white (contrast >= 3.8:1),
-#: and their lightness differs, so roles survive a grey photocopy too.
-ROLE_COLOURS: dict[str, str] = {"loss": "#D55E00", "activation": "#332288",
-                                "weight": "#4477AA", "input": "#882255"}
-#: The same colours for xcolor: `\definecolor` lines, for a preamble or a picture.
-XCOLOR_NAMES: dict[str, str] = {r: "derive" + r.capitalize() for r in ROLE_COLOURS}
-XCOLOR_DEFINITIONS: dict[str, str] = {
-    r: rf"\definecolor{{{XCOLOR_NAMES[r]}}}{{HTML}}{{{h[1:]}}}" for r, h in ROLE_COLOURS.items()}
 
 DEFAULTS = {"max_neurons": 8, "max_layers": 8, "legend": True}
 DX, DX_GAP, DY, R = 2.2, 1.3, 0.95, 0.36  # column step, step beside a gap, row step, radius (cm)
@@ -237,7 +227,7 @@ def _parameter(p: Param, lay: Layout, ps: dict) -> tuple[list[Line], list[Text]]
         return [line], [Text(start, label, "center", True, "input")]
     left = lay.column(p.layer - 1)
     mid = (left.x + 0.42 * (col.x - left.x), left.y(p.k) + 0.42 * (at[1] - left.y(p.k)))
-    settings = DerivePrinter(ps)._settings
+    settings = DerivePrinter(ps).settings
     idx = (p.j, p.k) if settings["notation"] == "nielsen" else (p.k, p.j)
     label = Label(f"${symbol_latex('W', p.layer, p.j, p.k, **ps)}$", settings["weight_letter"],
                   f"({p.layer})", DerivePrinter._sub(idx))
@@ -246,13 +236,16 @@ def _parameter(p: Param, lay: Layout, ps: dict) -> tuple[list[Line], list[Text]]
 
 def _legend(p: Param, roles: set, y: float, ps: dict) -> tuple[list[Line], list[Text]]:
     """A swatch and the factor it stands for, for each role in the picture."""
-    L, W = loss_symbol(**ps), DerivePrinter(ps)._settings["weight_letter"]
+    L, W = loss_symbol(**ps), DerivePrinter(ps).settings["weight_letter"]
     # a bias has no input factor (paths.py): its mark stands for the parameter itself
     mark = ("input", W, "a") if p.kind == "W" else ("bias", "b", "1")
-    entries = [("loss", rf"loss $\partial {L}/\partial a$", f"loss ∂{L}/∂a"),
-               ("activation", r"activation $\partial a/\partial z$", "activation ∂a/∂z"),
-               ("weight", rf"weight $\partial z/\partial a = {W}$", f"weight ∂z/∂a = {W}"),
-               ("input", r"%s $\partial z/\partial %s = %s$" % mark, "%s ∂z/∂%s = %s" % mark)]
+    ends = {"loss": "", "activation": "", "weight": f" = {W}", "input": f" = {mark[2]}"}
+    entries = []
+    for name, row in ROLES.items():
+        word, bottom = (mark[0], mark[1]) if name == "input" else (name, row.bottom)
+        top = row.top.format(L=L)
+        entries.append((name, rf"{word} $\partial {top}/\partial {bottom}{ends[name]}$",
+                        f"{word} ∂{top}/∂{bottom}{ends[name]}"))
     lines, texts = [], []
     for i, (role, tex, plain) in enumerate(e for e in entries if e[0] in roles):
         x, yy = (i % 2) * 4.0, y - (i // 2) * 0.5
