@@ -257,10 +257,9 @@ class Network:
 
     def which(self, param: str | Param | None = None, values: Values | Mapping | None = None,
               notation: str = "nielsen", loss_symbol: str = "L", question: str = "auto"):
-        """Which derivative does backprop use for `param`? (both, chained: the
-        loss's and the activations'); without a parameter, for every layer.
-        `notation`, `loss_symbol` as for `render`; `question` picks the opening
-        (derive.render.answer_words.QUESTIONS; "auto" reads it from the parameter).
+        """Which derivative does backprop use for `param`? (both, chained); without one, every
+        layer.  `notation`, `loss_symbol` as for `explain`; `question` picks the opening
+        (render.answer_words.QUESTIONS; "auto" reads it from the parameter).
 
         Returns an answer with `.markdown()`, `.latex()` and `.to_json()`.
 

@@ -35,9 +35,10 @@ from derive.spec.registry import ACTIVATIONS, LOSSES, A, X, Y
 
 #: Factor values against the reference (both exact up to float rounding of the point).
 FACTOR_RTOL = 1e-12
-#: Later layers 3, 3 and 3 outputs: W1[1,1] has 9 or more paths (a \sum), W3[1,1] one to three.
-LAYERS = [2, 3, 3, 3]
-PARAMS = ("W1[1,1]", "W3[1,1]", "b2[1]")
+#: Later layers 3, 3 and 3 outputs: W1[1,1] has 9 or more paths (a \sum), W3[1,1] and b3[2] one
+#: to three (listed); over 40 parameters, so the document's results stay one weight per layer.
+LAYERS = [5, 3, 3, 3]
+PARAMS = ("W1[1,1]", "W3[1,1]", "b3[2]")
 STYLES = [("nielsen", "L"), ("ij", "C")]
 MATRIX = [(act, loss) for act in ACTIVATIONS for loss in LOSSES]
 
@@ -209,6 +210,19 @@ def test_which_bad_question_is_one_line_exit_2(tmp_path):
     out, err, code = cli("which", spec, "W1[1,1]", "--question", "why")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "--question 'why'; expected one of auto, which, output, hidden, bias, p-y, transpose" in err
+
+
+@pytest.mark.parametrize("layers,param,question,message", [
+    ([2, 2, 1], "W1[1,1]", "p-y", "the output is sigmoid with bce; p - y is the delta of softmax"),
+    ([2, 2, 1], "W1[1,1]", "output", "W1[1,1] is in layer 1, not the output layer 2"),
+    ([2, 2, 1], "W2[1,1]", "hidden", "W2[1,1] is in the output layer"),
+    ([2, 2, 1], "W2[1,1]", "bias", "W2[1,1] is not a bias"),
+])
+def test_which_question_must_fit_the_parameter(tmp_path, layers, param, question, message):
+    spec = spec_file(tmp_path, layers, "sigmoid", "bce")
+    out, err, code = cli("which", spec, param, "--question", question)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"--question {question!r}: {message}" in err
 
 
 def test_which_help_lists_every_question(capsys):

@@ -312,7 +312,11 @@ def test_which_tex_fragment_compiles(tmp_path):
             pytest.fail("pdflatex missing: run ./dev.sh setup")
         pytest.skip("pdflatex missing")
     net = derive.Network([2, 2, 3], ["sigmoid", "softmax"], "cross_entropy")
-    fragment = which(net, "W1[1,1]").latex() + "\n" + which(net).latex()
+    relu = derive.Network([2, 2, 2], ["leaky_relu", "sigmoid"], "bce")
+    fragment = "\n".join([which(net, "W1[1,1]").latex(), which(net).latex(), which(net, "W2[1,2]").latex(),
+                          which(net, "W1[1,1]", question="transpose", notation="ij").latex(),
+                          which(relu, "b1[1]", loss_symbol="C").latex()])
+    assert "p - y" in fragment and r"^{\top}" in fragment and "as PyTorch does" in fragment
     assert r"\definecolor{deriveLoss}{HTML}{D55E00}" in fragment
     assert "$$" not in fragment
     (tmp_path / "answer.tex").write_text(fragment)

@@ -60,6 +60,11 @@ class NetSymbol(sympy.Symbol):
         return self._parts[2]
 
 
+def param_name(kind: str, layer: int, j: int, k: int | None = None) -> str:
+    """The one way a parameter's name is written: W2[1,3], b1[2] (1-based, as users type it)."""
+    return f"W{layer}[{j},{k}]" if kind == "W" else f"b{layer}[{j}]"
+
+
 @dataclass(frozen=True, order=True)
 class Param:
     """A trainable parameter: W(layer)[j, k] or b(layer)[j], 1-based."""
@@ -71,7 +76,7 @@ class Param:
 
     @property
     def name(self) -> str:
-        return f"W{self.layer}[{self.j},{self.k}]" if self.kind == "W" else f"b{self.layer}[{self.j}]"
+        return param_name(self.kind, self.layer, self.j, self.k)
 
     def __repr__(self) -> str:
         return f"Param({self.name})"

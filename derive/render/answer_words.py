@@ -47,6 +47,9 @@ def question_for(net: Network, p: Param | None, asked: str = "auto") -> str:
     if asked not in QUESTIONS:
         raise SpecError(f"--question {asked!r}; expected one of {', '.join(QUESTIONS)}")
     if asked != "auto":
+        problem = _mismatch(net, p, asked)
+        if problem:
+            raise SpecError(f"--question {asked!r}: {problem}")
         return asked
     if p is None:
         return "which"
@@ -55,6 +58,23 @@ def question_for(net: Network, p: Param | None, asked: str = "auto") -> str:
     if p.kind == "b":
         return "bias"
     return "output" if p.layer == net.spec.depth else "hidden"
+
+
+def _mismatch(net: Network, p: Param | None, asked: str) -> str | None:
+    """Why `asked` does not fit this network and parameter, or None."""
+    spec = net.spec
+    if asked == "p-y" and not spec.softmax_cross_entropy:
+        return (f"the output is {spec.activations[-1].name} with {spec.loss.name}; "
+                f"p - y is the delta of softmax with cross_entropy")
+    if asked in ("output", "hidden", "bias") and p is None:
+        return "give a parameter (PARAM) for this question"
+    if asked == "output" and p.layer != spec.depth:
+        return f"{p.name} is in layer {p.layer}, not the output layer {spec.depth}"
+    if asked == "hidden" and p.layer == spec.depth:
+        return f"{p.name} is in the output layer"
+    if asked == "bias" and p.kind != "b":
+        return f"{p.name} is not a bias"
+    return None
 
 
 def layers_words(layers: list[int]) -> str:
