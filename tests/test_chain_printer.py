@@ -287,3 +287,16 @@ def test_which_markdown_with_questions_parses_in_mathjax():
             formulas += markdown_math(which(net, None, question=question).markdown())
     assert len(formulas) > 60
     assert mathjax_errors(formulas) == []
+
+
+def test_which_json_prints_factors_as_the_answer_does(tmp_path):
+    spec = spec_file(tmp_path, [2, 2, 1], "sigmoid", "bce")
+    out, _, code = cli("which", spec, "W1[2,1]", "--json", "--notation", "ij", "--loss-symbol", "C")
+    answer = json.loads(out)
+    assert code == 0
+    loss, _, weight, _, inp = answer["paths"][0]
+    assert loss["latex"] == r"\frac{1 - y_{1}}{1 - a^{(2)}_{1}} - \frac{y_{1}}{a^{(2)}_{1}}"
+    assert weight["latex"] == "W^{(2)}_{21}" and inp["latex"] == "x_{1}"  # W2[1,2] from 2 to 1, in ij
+    md, _, _ = cli("which", spec, "W1[2,1]", "--notation", "ij", "--loss-symbol", "C")
+    for factor in (loss, weight, inp):
+        assert factor["latex"] in md

@@ -33,7 +33,6 @@ from ..errors import SpecError
 from ..calculus.model import Param
 from ..calculus.paths import Path, count_paths, path_product, paths
 from ..render.formulas import Style, format_number
-from ..render.printing import to_latex
 from ..render.roles import colour_definitions
 from ..render.templating import environment, render
 
@@ -83,25 +82,27 @@ class ParamAnswer:
         return evaluate_expr(path_product(path, simplified=True), self.network.model,
                              self.trace, self.values)
 
-    def to_json(self) -> dict:
+    def to_json(self, style: Style = Style(fold_sums=0)) -> dict:
+        """Each factor's LaTeX is the expression `which` and the documents print for it."""
         if self.count > JSON_MAX_PATHS:
             raise SpecError(f"{self.param.name} has {self.count} paths to the loss, more than "
                             f"--json lists ({JSON_MAX_PATHS}; raise derive.answer.JSON_MAX_PATHS "
                             f"to allow it), or ask for a parameter of a later layer")
         listed = self.paths(self.count)
         return {"parameter": self.param.name,
-                "paths": [[{"role": f.role, "layer": f.layer, "latex": to_latex(f.simplified)} for f in q]
+                "paths": [[{"role": f.role, "layer": f.layer, "latex": style.latex(chain.factor_expr(f))} for f in q]
                           for q in listed],
-                "latex": self.network.gradient(self.param).latex,
+                "latex": style.latex(self.network.gradient(self.param).simplified),
                 "value": _finite(self.value)}
 
-    def summary_json(self) -> dict:
+    def summary_json(self, style: Style = Style(fold_sums=0)) -> dict:
         """The general answer's entry for this (representative) parameter."""
         first = self.paths(1)
         return {"layer": self.param.layer, "parameter": self.param.name,
                 "path_count": self.count,
                 "roles": [[f.role, f.layer] for f in first[0]] if first else [],
-                "latex": self.network.gradient(self.param).latex, "value": _finite(self.value)}
+                "latex": style.latex(self.network.gradient(self.param).simplified),
+                "value": _finite(self.value)}
 
     def context(self, style: Style) -> dict:
         """Printed math and flags for the templates."""
@@ -145,9 +146,10 @@ class Answer:
         return Style(self.notation, self.loss_symbol, target)
 
     def to_json(self) -> dict:
+        plain = Style(self.notation, self.loss_symbol, "md", fold_sums=0)  # sums written out, as grad does
         if self.param is not None:
-            return self.parts[0].to_json()
-        return {"parameter": None, "layers": [part.summary_json() for part in self.parts]}
+            return self.parts[0].to_json(plain)
+        return {"parameter": None, "layers": [part.summary_json(plain) for part in self.parts]}
 
     def _context(self, target: str) -> dict:
         net, style = self.network, self.style(target)
