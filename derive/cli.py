@@ -4,7 +4,7 @@
     derive grad SPEC [--values FILE] [--json]
     derive check SPEC [--values FILE] [--points N] [--against torch]
     derive explain SPEC [--format pdf,tex,md] [-o DIR] [--params ...] [--snippet]
-    derive which SPEC [PARAM] [--json] [--format md|tex]
+    derive which SPEC [PARAM] [--json] [--format md|tex] [--notation] [--loss-symbol] [--question]
     derive claim SPEC PARAM EXPR [--json]
     derive code SPEC --target numpy|torch [-o FILE]
 
@@ -83,6 +83,22 @@ def _spec_arguments(p: argparse.ArgumentParser, values: bool = True) -> None:
     _limit_arguments(p)
 
 
+def _which_parser(sub) -> None:
+    """`derive which`: the reader's notation and loss symbol as for explain, and the question."""
+    p = sub.add_parser("which", help='answer "which derivative does backprop use?" for a parameter',
+                       epilog=EPILOG)
+    _spec_arguments(p)
+    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]" (default: every layer)')
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--format", default="md", help="md or tex")
+    p.add_argument("--notation", default="nielsen", help="nielsen (w_jk, k to j) or ij (w_ij, i to j)")
+    p.add_argument("--loss-symbol", default="L", help="L, C or E")
+    # the names are answer_words.QUESTIONS (not imported here: --help loads no SymPy)
+    p.add_argument("--question", default="auto",
+                   help="what the answer opens with: auto (from the parameter), which, output, "
+                        "hidden, bias, p-y (why p - y after softmax), transpose (why W^T delta)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derive", description="Exact, verified backpropagation derivations.",
                      epilog=EPILOG)
@@ -113,12 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss-symbol", default="L", help="L, C or E")
     p.add_argument("--templates", default=None, help="folder of templates overriding the built-in ones")
 
-    p = sub.add_parser("which", help='answer "which derivative does backprop use?" for a parameter',
-                       epilog=EPILOG)
-    _spec_arguments(p)
-    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]" (default: every layer)')
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--format", default="md", help="md or tex")
+    _which_parser(sub)
 
     p = sub.add_parser("claim", help="check a claimed formula for dL/dPARAM", epilog=EPILOG)
     _spec_arguments(p, values=False)
@@ -233,7 +244,8 @@ def cmd_which(args) -> int:
     from .qa.answer import which
 
     net = load_network(args)
-    answer = which(net, args.param)
+    answer = which(net, args.param, notation=args.notation, loss_symbol=args.loss_symbol,
+                   question=args.question)
     if args.json:
         print(json.dumps(answer.to_json(), indent=1))
     elif args.format == "tex":

@@ -210,7 +210,7 @@ def test_exercises_factor_questions_key_the_roles_on_the_paths(generated):
             if q["kind"] == "factors":
                 key = q["options"][q["correct"]]
                 # a first-layer weight needs every role; an output weight has no later weights
-                assert ("later layers' weights" in key) == q["target"].startswith("W1")
+                assert ("weight (dz/da)" in key) == q["target"].startswith("W1")
                 assert "loss L itself" not in key
 
 

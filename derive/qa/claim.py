@@ -28,7 +28,7 @@ from . import diagnosis
 from ..errors import SpecError
 from ..spec.deadline import Deadline
 from ..spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
-from ..calculus.model import _PARAM, Param
+from ..calculus.model import Param
 from ..check.points import DIGITS, LOSS, Sampler, as_table, equal, evaluate, gradient_value
 from ..spec.registry import ACTIVATION_FUNCTIONS
 
@@ -137,27 +137,8 @@ def parse_claim(net, text: str) -> sympy.Expr:
 
 
 def parse_param(net, text: str) -> Param:
-    """`net.param`, with the position of the offending part in the message."""
-    try:
-        return net.model.param(text, field="PARAM")
-    except SpecError as exc:
-        m = _PARAM.match(text) if isinstance(text, str) else None
-        position = _param_position(net, m)
-        raise SpecError(f"{exc} (at position {position + 1})") from None
-
-
-def _param_position(net, m) -> int:
-    if m is None:
-        return 0
-    kind, l, j = m.group(1), int(m.group(2)), int(m.group(3))
-    model = net.model
-    if not 1 <= l <= model.L:
-        return m.start(2)
-    if (kind == "W") != (m.group(4) is not None) or (kind == "b" and not net.spec.bias):
-        return m.start(1)
-    if not 1 <= j <= model.n[l]:
-        return m.start(3)
-    return m.start(4)
+    """`net.model.param`: the one parameter-name parser, its messages naming the position."""
+    return net.model.param(text, field="PARAM")
 
 
 # -- deciding ----------------------------------------------------------------------------

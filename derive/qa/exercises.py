@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import SpecError
+from ..render.roles import ROLES
 from .distractors import formula_options
 
 if TYPE_CHECKING:
@@ -43,10 +44,10 @@ DEFAULT_LEARNING_RATE = 0.5
 #: A numeric answer counts when within this fraction of the answer (or `MIN_TOLERANCE`).
 RELATIVE_TOLERANCE = 0.01
 MIN_TOLERANCE = 0.001
-ROLE_WORDS = {"loss": "the loss derivative dL/da",
-              "activation": "activation derivatives da/dz",
-              "weight": "later layers' weights",
-              "input": "the weight's input a(l-1)_k"}
+def role_words(role: str) -> str:
+    """A role as an option names it, from render's one role table: 'loss derivative (dL/da)'."""
+    row = ROLES[role]
+    return f"{row.words} (d{row.top.replace('{L}', 'L')}/d{row.bottom})"
 
 
 @dataclass(frozen=True)
@@ -246,12 +247,12 @@ def parameter_value(raw: dict[str, Any], name: str) -> float:
 def _factors(net, qid: str, rng: random.Random, name: str) -> Question:
     """Which roles of derivative appear in dL/dname: the true set against near misses."""
     roles = {f.role for path in net.gradient(name).paths for f in path}
-    ordered = [r for r in ROLE_WORDS if r in roles]
+    ordered = [r for r in ROLES if r in roles]
     wrong = [[r for r in ordered if r != drop] for drop in ordered if drop in ("activation", "loss")]
     wrong.append(ordered + ["the loss L itself"] if "weight" in ordered else
-                 ordered + [ROLE_WORDS["weight"]])
+                 ordered + ["weight"])
     options = [ordered] + wrong[:3]
-    texts = [", ".join(ROLE_WORDS.get(r, r) for r in o) for o in options]
+    texts = [", ".join(role_words(r) if r in ROLES else r for r in o) for o in options]
     feedback = ["right: the chain rule multiplies all of these along every path"] + [
         "leaves out a factor the chain rule needs" if len(o) < len(ordered)
         else "adds a factor that no path contains" for o in options[1:]]

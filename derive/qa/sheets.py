@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..files import write_text_atomic
-from ..render.formulas import Style, colour_definitions
+from ..render.formulas import Style
+from ..render.roles import colour_definitions
 from ..render.pdf import compile_pdf
 from ..render.templating import environment, escape_md, escape_tex, render
 from .claim import parse_claim

@@ -29,7 +29,7 @@ from pylatex import Document, NoEscape, Package
 
 from ..errors import ToolError
 from ..files import write_bytes_atomic, write_text_atomic
-from .formulas import colour_definitions
+from .roles import colour_definitions
 
 ENGINE = "pdflatex"
 TIMEOUT_SECONDS = 120

@@ -9,6 +9,10 @@ writes W(l)_jk with the receiving neuron first (from k to j, Nielsen's
 book); "ij" writes the same weight with the sending neuron first, w_ij read
 "from i to j", as many course notes do.
 
+A two-piece `Piecewise` (the ReLU family's derivatives) prints as Iverson
+brackets, [z > 0] + 0.01 [z <= 0], one line instead of a `cases` block
+repeated in every factor of a product; [c] is 1 where c holds, else 0.
+
 `fold_sums` (documents set it) prints a back-propagated sum
 W(l)_1j delta(l)_1 + ... + W(l)_nj delta(l)_n with n >= fold_sums terms as
 \\sum_{m=1}^{n} W^{(l)}_{m,j} \\delta^{(l)}_{m}, so a width-16 layer's
@@ -46,6 +50,11 @@ class DerivePrinter(LatexPrinter):
         if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
             raise ValueError(f"fold_sums {fold!r}; expected a non-negative integer (0: never fold)")
 
+    @property
+    def settings(self) -> dict:
+        """The settings in effect (defaults filled in), for code that prints alongside."""
+        return dict(self._settings)
+
     @staticmethod
     def _sub(idx) -> str:
         sep = "," if any(i >= 10 for i in idx) else ""
@@ -60,6 +69,31 @@ class DerivePrinter(LatexPrinter):
             letter = {"delta": r"\delta"}.get(kind, kind)
         sup = "" if layer is None else f"^{{({layer})}}"
         return f"{letter}{sup}_{{{self._sub(idx)}}}"
+
+    def _print_Piecewise(self, expr):
+        """e1 [c] + e2 [not c] for two pieces, the last one's condition True."""
+        terms = self._iverson_terms(expr)
+        return super()._print_Piecewise(expr) if terms is None else " + ".join(terms) or "0"
+
+    def _iverson_terms(self, expr) -> list[str] | None:
+        if len(expr.args) != 2 or expr.args[1].cond is not sympy.true:
+            return None
+        (e1, c), (e2, _) = expr.args
+        return [self._iverson(e, cond) for e, cond in ((e1, c), (e2, sympy.Not(c))) if e != 0]
+
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        # one bracket [z > 0] needs no parentheses in a product; a sum of them does
+        terms = self._iverson_terms(expr) if isinstance(expr, sympy.Piecewise) else None
+        if terms is None:
+            return super()._needs_mul_brackets(expr, first, last)
+        return len(terms) > 1
+
+    def _iverson(self, e, cond) -> str:
+        bracket = rf"\left[{self._print(cond)}\right]"
+        if e == 1:
+            return bracket
+        factor = self._print(e)
+        return (rf"\left({factor}\right)" if isinstance(e, sympy.Add) else factor) + rf"\, {bracket}"
 
     def _print_Add(self, expr, order=None):
         folded = self._folded_sum(expr) if self._settings["fold_sums"] else None
@@ -102,7 +136,7 @@ def symbol_latex(kind: str, layer: int | None, *idx: int, **settings) -> str:
 
 
 def loss_symbol(**settings) -> str:
-    return DerivePrinter(settings)._settings["loss_symbol"]
+    return DerivePrinter(settings).settings["loss_symbol"]
 
 
 def partial_latex(p, **settings) -> str:
