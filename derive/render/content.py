@@ -299,10 +299,13 @@ def matrix_form(net: Network, style: Style) -> dict:
         grad = _vparens(loss_derivative(style, net, vector=True), loss_derivative_expr(net))
         fprime = _vparens(activation_derivative(style, out_row, L, vector=True), _fprime(out_row))
         bp1_special = rf"{grad} \odot {fprime}"
-    hidden = [{"range": layer_range(first, last),
-               "equation": rf"{bold(DELTA, 'l')} = \bigl(W^{{(l+1)}}\bigr)^{{\top}} {bold(DELTA, 'l+1')}"
-                           rf" \odot {_vparens(activation_derivative(style, row, 'l', vector=True), _fprime(row))}"}
-              for first, last, row in layer_groups(net, 1, L - 1)]
+    hidden = []
+    for first, last, row in layer_groups(net, 1, L - 1):
+        l = first if first == last else "l"  # one layer: its number, not "for l = 1: ... (l)"
+        fprime = _vparens(activation_derivative(style, row, l, vector=True), _fprime(row))
+        hidden.append({"range": layer_range(first, last),
+                       "equation": rf"{bold(DELTA, l)} = \bigl(W^{{({_plus(l)})}}\bigr)^{{\top}} "
+                                   rf"{bold(DELTA, _plus(l))} \odot {fprime}"})
     return {
         "bp1": bp1, "bp1_special": bp1_special,
         "bp2": rf"{bold(DELTA, 'l')} = \bigl(W^{{(l+1)}}\bigr)^{{\top}} {bold(DELTA, 'l+1')}"
