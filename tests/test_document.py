@@ -95,17 +95,18 @@ def test_worked_example_matches_independent_computation(tmp_path):
     md = markdown_of(net, tmp_path)
     zs, acts, loss = reference_forward(VALUES)
     assert_nine_digits(parse_number(re.search(r"The loss: \$L = ([^$]+)\$", md).group(1)), loss)
-    # every z, a, delta: the layer tables
-    rows = re.findall(r"^\| Layer (\d) .*?\n\|---.*?\n((?:\| \$j = .*\n)+)", md, re.M)
-    assert [int(r[0]) for r in rows] == [1, 2]
-    for layer, body in rows:
-        l = int(layer)
-        for line in body.strip().splitlines():
-            j, z, a, delta = re.fullmatch(r"\| \$j = (\d)\$ \| \$(.+?)\$ \| \$(.+?)\$ \| \$(.+?)\$ \|", line).groups()
-            j = int(j) - 1
-            assert_nine_digits(parse_number(z), zs[l][j])
-            assert_nine_digits(parse_number(a), acts[l][j])
-            assert_nine_digits(parse_number(delta), reference_gradient(VALUES, f"b{l}[{j + 1}]"))
+    # every z, a, delta: one table, the layer named on its first row
+    rows = re.findall(r"^\| (?:(\d) \(\$.+?\$\))? \| (\d+) \| \$(.+?)\$ \| \$(.+?)\$ \| \$(.+?)\$ \|$",
+                      md, re.M)
+    layers = []
+    for layer, j, z, a, delta in rows:
+        if layer:
+            layers.append(int(layer))
+        l, j = layers[-1], int(j) - 1
+        assert_nine_digits(parse_number(z), zs[l][j])
+        assert_nine_digits(parse_number(a), acts[l][j])
+        assert_nine_digits(parse_number(delta), reference_gradient(VALUES, f"b{l}[{j + 1}]"))
+    assert layers == [1, 2] and len(rows) == 4
     # every gradient and every parameter after one step
     params = re.findall(r"^\| \$([Wb])\^\{\((\d)\)\}_\{(\d)(\d)?\}\$ \| \$(.+?)\$ \| \$(.+?)\$ \| \$(.+?)\$ \|$",
                         md, re.M)
@@ -118,6 +119,20 @@ def test_worked_example_matches_independent_computation(tmp_path):
         assert parse_number(value) == true_value
         assert_nine_digits(parse_number(grad), ref)
         assert_nine_digits(parse_number(updated), mpmath.mpf(true_value) - mpmath.mpf(eta) * ref)
+    # the loss after the step on every parameter: the mpmath forward pass at p - eta * dL/dp
+    stepped = {key: [list(r) if isinstance(r, list) else r for r in val] if isinstance(val, list) else val
+               for key, val in VALUES.items()}
+    for l in (1, 2):
+        for j in range(2):
+            for k in range(2):
+                stepped[f"W{l}"][j][k] -= mpmath.mpf(eta) * reference_gradient(VALUES, f"W{l}[{j + 1},{k + 1}]")
+            stepped[f"b{l}"][j] -= mpmath.mpf(eta) * reference_gradient(VALUES, f"b{l}[{j + 1}]")
+    after = reference_forward(stepped)[2]
+    m = re.search(r"After this step on all 12 parameters, the loss is\n\$L = ([^$]+)\$ \(before it: \$([^$]+)\$\)", md)
+    assert m, md
+    assert_nine_digits(parse_number(m.group(1)), after)
+    assert_nine_digits(parse_number(m.group(2)), loss)
+    assert after < loss  # this step helps, as a learner hopes to see
 
 
 def test_worked_example_paths_add_up_to_the_gradient(tmp_path):

@@ -69,7 +69,10 @@ def definition(style: Style, row: Activation) -> str:
     r"""\sigma(z) = \frac{1}{1 + e^{-z}}: the row's definition."""
     if row.vector:
         return rf"{row.latex}(\boldsymbol{{z}})_{{j}} = \frac{{e^{{z_{{j}}}}}}{{\sum_{{m}} e^{{z_{{m}}}}}}"
-    return rf"{row.latex}(z) = " + general(style, row.definition, {X: "z"})
+    expr = row.definition
+    if isinstance(expr, sympy.Function):  # tanh(z) = tanh(z) says nothing: write it out
+        expr = expr.rewrite(sympy.exp)
+    return rf"{row.latex}(z) = " + general(style, expr, {X: "z"})
 
 
 def activation_derivative(style: Style, row: Activation, layer, idx: str = "j",
@@ -167,7 +170,9 @@ def _layer_row(spec, label: str, first: int, last: int, row: Activation) -> dict
     per = n * m + (n if spec.bias else 0)
     count = sum(spec.layers[l] * spec.layers[l - 1] + (spec.layers[l] if spec.bias else 0)
                 for l in range(first, last + 1))
+    # "tanh (tanh)" says it twice: the name is shown only where the symbol differs
     return {"layers": label, "width": n, "activation": row.latex, "name": row.name,
+            "same_name": row.latex.lstrip("\\") == row.name,
             "params": str(count) if first == last else f"{count} ({per} each)"}
 
 

@@ -37,8 +37,8 @@ SMALL_NEURONS = 24
 #: ... and at most this many parameters get every gradient and update.
 SMALL_PARAMETERS = 60
 #: Vectors with more entries print the first `VECTOR_HEAD` and the last `VECTOR_TAIL` only.
-MAX_VECTOR = 10
-VECTOR_HEAD, VECTOR_TAIL = 4, 2
+MAX_VECTOR = 6
+VECTOR_HEAD, VECTOR_TAIL = 3, 2
 
 
 def _vector(style: Style, v) -> str:
@@ -84,7 +84,7 @@ def example_section(net: Network, style: Style, values, run) -> dict | None:
     rows = param_rows(net, style, params, values, run)
     return {
         "x": _vector(style, values.x), "y": _vector(style, values.y),
-        "x_size": len(values.x), "y_size": len(values.y),
+        "x_size": len(values.x), "y_size": len(values.y), "max_vector": MAX_VECTOR,
         "loss": format_number(trace.loss, DIGITS), "layers": layers, "all_layers": small_neurons,
         "loss_after": None if eta is None else format_number(loss_after_step(net, values, run), DIGITS),
         "params": rows, "all_params": small, "count": spec.parameter_count,
