@@ -237,6 +237,44 @@ def test_notation_ij(tmp_path):
     assert r"z^{(l)}_{j} = \sum_{i} W^{(l)}_{ij}\, a^{(l-1)}_{i}" in md
     # W1[1,2] joins input 2 to neuron 1: sender first
     assert r"### The gradient $\partial L/\partial W^{(1)}_{21}$" in md
+    # the entry is named with the letter the formulas use, not a lowercase w
+    assert "its entry in row $j$,\ncolumn $i$ is $W^{(l)}_{ij}$." in md
+    assert "w^{(l)}" not in md
+
+
+def test_activation_list_says_each_thing_once(tmp_path):
+    """tanh is defined by its exponentials, not as "tanh(z) = tanh(z)"; the table does not
+    say "tanh (tanh)" but keeps the name where the symbol differs ("σ (sigmoid)")."""
+    md = markdown_of(Network([2, 2, 2, 1], activation=["tanh", "softplus", "sigmoid"], loss="bce"),
+                     tmp_path)
+    assert r"\tanh(z) = \frac{e^{z} - e^{- z}}{e^{z} + e^{- z}}" in md
+    assert r"| 1 | 2 | $\tanh$ | 6 |" in md
+    assert r"| 3 | 1 | $\sigma$ (sigmoid) | 3 |" in md
+    # one logarithm: ln, as in the loss table (softplus and the written-out bce loss too)
+    assert r"\operatorname{softplus}(z) = \ln{\left(e^{z} + 1 \right)}" in md
+    assert r"\log" not in md and md.count(r"\ln") >= 4
+    assert "(binary cross-entropy, outputs in $(0, 1)$)" in md
+
+
+def test_loss_notes_write_their_symbols_as_math(tmp_path):
+    md = markdown_of(Network([2, 3], activation="softmax", loss="cross_entropy"), tmp_path)
+    assert "(cross-entropy against a target distribution $y$):" in md
+    tex = render_latex(Network([2, 3], activation="sigmoid", loss="mse"))
+    assert "(mean squared error over the $n$ outputs):" in tex
+
+
+def test_long_input_vector_is_elided(tmp_path):
+    rng = __import__("numpy").random.default_rng(3)
+    raw = {"x": [float(t) for t in rng.uniform(-1, 1, 40)], "y": [0.5, 0.25],
+           "W1": [[float(t) for t in rng.uniform(-0.3, 0.3, 40)] for _ in range(2)],
+           "b1": [0.1, -0.1]}
+    md = markdown_of(Network([40, 2], activation="sigmoid", values=raw), tmp_path)
+    x = re.search(r"^\\boldsymbol\{x\} = \\bigl\((.*?)\\bigr\)\^\{\\top\}(.*)$", md, re.M)
+    entries = x.group(1).split(", ")
+    assert entries[3] == r"\dots" and len(entries) == 6
+    assert [float(t) for t in entries[:3] + entries[4:]] == pytest.approx(raw["x"][:3] + raw["x"][-2:], rel=1e-8)
+    assert r"(40 \text{ entries})" in x.group(2)
+    assert r"\boldsymbol{y} = \bigl(0.5, 0.25\bigr)^{\top}:" in md  # short: every entry
 
 
 def test_loss_symbol_c(tmp_path):
@@ -279,6 +317,23 @@ def test_templates_errors(tmp_path):
     (tmp_path / "md" / "intro.md").write_text("\\BLOCK{if}\n")
     with pytest.raises(RenderError, match="intro.md"):
         render_markdown(Network([1, 1]), templates=tmp_path)
+
+
+def test_template_error_names_the_included_file_and_its_line(tmp_path):
+    """tex/intro.tex is reached through tex/document.tex's include: the error names
+    the user's file and the line in it, not the document template."""
+    (tmp_path / "tex").mkdir()
+    (tmp_path / "tex" / "intro.tex").write_text("My notes.\n\nSee \\VAR{network.no_such_key}.\n")
+    with pytest.raises(RenderError) as err:
+        render_latex(Network([1, 1]), templates=tmp_path)
+    assert str(err.value) == (f"your template tex/intro.tex (in {tmp_path.resolve()}) line 3: "
+                              "'dict object' has no attribute 'no_such_key'")
+    (tmp_path / "tex" / "intro.tex").write_text("One\n\\BLOCK{for x in}\n")
+    with pytest.raises(RenderError, match=r"^your template tex/intro.tex \(in .*\) line 2: "):
+        render_latex(Network([1, 1]), templates=tmp_path)
+    (tmp_path / "tex" / "intro.tex").write_text("\\VAR{1 + network}\n")
+    with pytest.raises(RenderError, match=r"^your template tex/intro.tex \(in .*\) line 1: unsupported"):
+        render_latex(Network([1, 1]), templates=tmp_path)
 
 
 @pytest.mark.parametrize("params, message", [
