@@ -416,6 +416,8 @@ def test_markdown_all_math_parses(tmp_path):
         (Network([2, 2, 2, 1], activation=["relu", "sigmoid", "identity"], loss="half_sse",
                  values=VALUES_221), {"params": "W1[2,1]"}),
         (Network([2, 2, 1], activation="sigmoid"), {"snippet": True}),
+        (Network([2, 2, 2, 1], activation=["tanh", "sigmoid", "identity"], loss="half_sse",
+                 values=VALUES_221), {"part": "local,chain,recursion,matrix,example", "params": "W1[2,1]"}),
         (Network([2, 3, 1], activation=["x/(1+abs(x))", "sigmoid"], loss="(a-y)^4/4"), {}),
     ]
     texts = list(WRITTEN_MARKDOWN)
@@ -432,3 +434,23 @@ def test_markdown_all_math_parses(tmp_path):
 VALUES_221 = {"x": [0.5, -1.0], "y": [0.25], "W1": [[0.3, -0.2], [0.4, 0.1]], "b1": [0.1, -0.3],
               "W2": [[0.6, -0.5], [0.2, 0.9]], "b2": [0.0, 0.1], "W3": [[1.5, -0.7]], "b3": [0.2],
               "learning_rate": 0.1}
+
+
+def test_templates_doc_names_every_variable():
+    """docs/templates.md lists every variable a template gets and every key of each
+    section, so a new key without documentation fails here."""
+    from pathlib import Path
+
+    from derive import load
+    from derive.render.document import context, plan
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "templates.md").read_text()
+    net = load(Path(__file__).resolve().parent.parent / "examples" / "tiny.toml",
+               Path(__file__).resolve().parent.parent / "examples" / "tiny-values.toml")
+    ctx = context(plan(net), "tex")
+    missing = [k for k in list(ctx) + ["tikz"] if f"`{k}`" not in doc]
+    for key, value in ctx.items():
+        first = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else value
+        if isinstance(first, dict):
+            missing += [f"{key}.{k}" for k in first if f"`{k}`" not in doc]
+    assert missing == []
