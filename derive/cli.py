@@ -115,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(with --params), recursion, matrix, example (needs values); "
                         "writes <stem>-<part>.tex and .md")
     p.add_argument("--paper", default="a4", choices=["a4", "letter"], help="PDF paper size (default a4)")
-    p.add_argument("--notation", default="nielsen", help="nielsen (w_jk, k to j) or ij (w_ij, i to j)")
+    p.add_argument("--notation", default="nielsen", help="nielsen (W_jk, from k to j) or ij (W_ij, from i to j)")
     p.add_argument("--loss-symbol", default="L", help="L, C or E")
-    p.add_argument("--templates", default=None, help="folder of templates overriding the built-in ones")
+    p.add_argument("--templates", default=None, metavar="DIR",
+                   help="folder of templates overriding the built-in ones of the same name "
+                        "(see docs/templates.md)")
 
     p = sub.add_parser("which", help='answer "which derivative does backprop use?" for a parameter',
                        epilog=EPILOG)

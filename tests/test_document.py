@@ -373,6 +373,8 @@ def test_bad_format_and_stem(tmp_path):
         build(net, formats="docx", outdir=tmp_path)
     with pytest.raises(SpecError, match="stem"):
         build(net, formats="md", outdir=tmp_path, stem="../evil")
+    with pytest.raises(SpecError, match="^paper 'legal'; expected one of a4, letter$"):
+        build(net, formats="md", outdir=tmp_path, paper="legal")
     assert default_stem(Network([2, 1], title="Ünïcode & σ net!")) == "unicode-net"
     assert default_stem(Network([2, 1], title="σ")) == "net-2-1"
     assert default_stem(Network([2, 1])) == "net-2-1"
