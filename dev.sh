@@ -15,9 +15,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 TEX_TOOLS=(pdflatex latexmk pdftotext pdftoppm)
-TEX_PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-pictures texlive-latex-extra lmodern latexmk poppler-utils)
-# Classes the suite compiles into (exam: exercise sheets; beamer: slide snippets); texlive-latex-extra holds exam.
-TEX_CLASSES=(exam.cls beamer.cls)
+# texlive-latex-extra holds exam.cls: tests/test_snippets.py compiles snippets in exam questions
+TEX_PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-pictures lmodern latexmk poppler-utils)
+# Classes a teacher \inputs snippets into (beamer: -recommended; exam: -extra)
+TEX_CLASSES=(beamer.cls exam.cls)
 TORCH_REQUIREMENT="torch==2.13.0"   # the CPU wheel on this kind of machine; plain `torch` is a CUDA build
 PYTHON=${PYTHON:-python3}
 
@@ -59,9 +60,13 @@ missing_tex_tools() {
     done
 }
 
-tex_tools_present() {
-    [[ -z $(missing_tex_tools) ]] \
-        && [[ $(kpsewhich "${TEX_CLASSES[@]}" 2>/dev/null | wc -l) == "${#TEX_CLASSES[@]}" ]]
+tex_tools_present() { [[ -z $(missing_tex_tools) ]]; }
+
+tex_classes_present() {
+    local cls
+    for cls in "${TEX_CLASSES[@]}"; do
+        [[ -n $(kpsewhich "$cls" 2>/dev/null) ]] || return 1
+    done
 }
 
 tex_compiles() {
@@ -79,12 +84,13 @@ tex_compiles() {
 setup_tex() {
     local stamp=.venv/.tex-stamp want
     want=$(printf '%s\n' "$TEX_PROBE" "${TEX_PACKAGES[@]}" "${TEX_CLASSES[@]}" | sha256sum | cut -d' ' -f1)
-    if tex_tools_present && [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+    if tex_tools_present && tex_classes_present && [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
         return
     fi
-    if ! tex_tools_present || ! tex_compiles; then
+    if ! tex_tools_present || ! tex_classes_present || ! tex_compiles; then
         apt_install "${TEX_PACKAGES[@]}"
         tex_tools_present || die "still missing after the install: $(missing_tex_tools)"
+        tex_classes_present || die "still missing after the install: one of ${TEX_CLASSES[*]}"
         tex_compiles || die "pdflatex cannot compile the probe document (see the errors above)"
     fi
     mkdir -p .venv

@@ -3,7 +3,7 @@
     derive                      build the default example's documents into output/
     derive grad SPEC [--values FILE] [--json]
     derive check SPEC [--values FILE] [--points N] [--against torch]
-    derive explain SPEC [--format pdf,tex,md] [-o DIR] [--params ...] [--snippet]
+    derive explain SPEC [--format pdf,tex,md] [-o DIR] [--params ...] [--snippet | --part ...]
     derive which SPEC [PARAM] [--json] [--format md|tex] [--notation] [--loss-symbol] [--question]
     derive claim SPEC PARAM EXPR [--json]
     derive code SPEC --target numpy|torch [-o FILE]
@@ -124,10 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default=None, help="comma list of pdf, tex, md (default all)")
     p.add_argument("-o", "--output", default="output", help="output folder (default output/)")
     p.add_argument("--params", default=None, help='parameters to derive step by step, e.g. "W1[1,1],b2[*]"')
-    p.add_argument("--snippet", action="store_true", help="only the equations, for \\input or pasting")
-    p.add_argument("--notation", default="nielsen", help="nielsen (w_jk, k to j) or ij (w_ij, i to j)")
+    p.add_argument("--snippet", action="store_true", help="only the equations, for \\input or pasting "
+                   "(writes <stem>-snippet.tex and .md)")
+    p.add_argument("--part", default=None, metavar="PARTS",
+                   help="only these parts, as a snippet for one slide: a comma list of local, chain "
+                        "(with --params), recursion, matrix, example (needs values); "
+                        "writes <stem>-<part>.tex and .md")
+    p.add_argument("--paper", default="a4", choices=["a4", "letter"], help="PDF paper size (default a4)")
+    p.add_argument("--notation", default="nielsen", help="nielsen (W_jk, from k to j) or ij (W_ij, from i to j)")
     p.add_argument("--loss-symbol", default="L", help="L, C or E")
-    p.add_argument("--templates", default=None, help="folder of templates overriding the built-in ones")
+    p.add_argument("--templates", default=None, metavar="DIR",
+                   help="folder of templates overriding the built-in ones of the same name "
+                        "(see docs/templates.md)")
 
     _which_parser(sub)
 
@@ -223,7 +231,7 @@ def cmd_explain(args) -> int:
     formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
     for path in build(net, formats=formats, outdir=args.output, params=args.params,
                       snippet=args.snippet, notation=args.notation, loss_symbol=args.loss_symbol,
-                      templates=args.templates,
+                      templates=args.templates, part=args.part, paper=args.paper,
                       stem=Path(args.spec).stem if args.spec else None):
         print(path)
     return EXIT_OK
