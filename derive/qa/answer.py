@@ -75,17 +75,24 @@ class ParamAnswer:
         return evaluate_expr(path_product(path, simplified=True), self.network.model,
                              self.trace, self.values)
 
-    def to_json(self) -> dict:
+    def to_json(self, **settings) -> dict:
+        """The paths as data; `edges` names each path's steps from the parameter's
+        input to the loss (x[1] -> a1[1] -> ... -> L, the HTML diagram's hooks);
+        `settings` are the printer's (notation, loss_symbol)."""
         if self.count > JSON_MAX_PATHS:
             raise SpecError(f"{self.param.name} has {self.count} paths to the loss, more than "
                             f"--json lists ({JSON_MAX_PATHS}; raise derive.answer.JSON_MAX_PATHS "
                             f"to allow it), or ask for a parameter of a later layer")
         listed = self.paths(self.count)
+        simplified = self.network.gradient(self.param).simplified
         return {"parameter": self.param.name,
-                "paths": [[{"role": f.role, "layer": f.layer, "latex": to_latex(f.simplified)} for f in q]
-                          for q in listed],
-                "latex": self.network.gradient(self.param).latex,
-                "value": _finite(self.value)}
+                "paths": [[{"role": f.role, "layer": f.layer, "latex": to_latex(f.simplified, **settings)}
+                           for f in q] for q in listed],
+                "edges": [route_edges(q) for q in listed],
+                "latex": to_latex(simplified, **settings),
+                "value": _finite(self.value),
+                "path_values": None if self.value is None else
+                [_finite(self.path_value(q)) for q in listed]}
 
     def summary_json(self) -> dict:
         """The general answer's entry for this (representative) parameter."""
@@ -111,6 +118,27 @@ class ParamAnswer:
         return ctx
 
 
+def _node(s) -> str:
+    """A neuron's name as the diagrams and `derive claim` write it: x[1], a2[3]."""
+    return f"x[{s.idx[0]}]" if s.kind == "x" else f"a{s.layer}[{s.idx[0]}]"
+
+
+def route_edges(path: Path) -> list[list[str]]:
+    """The edges one path runs along, from the parameter's input to the loss.
+
+    A weight or input factor dz(t)_i/da(t-1)_k is the edge k -> i into layer t
+    (a bias has none); the loss factor dL/da(L)_m is the edge m -> L.  Softmax
+    paths enter output neuron i and leave from output m, as the diagram draws."""
+    edges = []
+    for f in reversed(path):
+        if f.role in ("weight", "input"):
+            below = f.denominator if f.role == "weight" else f.expr
+            edges.append([_node(below), f"a{f.numerator.layer}[{f.numerator.idx[0]}]"])
+        elif f.role == "loss":
+            edges.append([_node(f.denominator), "L"])
+    return edges
+
+
 def _finite(v):
     return v if v is not None and math.isfinite(v) else None
 
@@ -127,9 +155,9 @@ class Answer:
     def __repr__(self) -> str:
         return f"Answer({self.param.name if self.param else 'all layers'}, {len(self.parts)} part(s))"
 
-    def to_json(self) -> dict:
+    def to_json(self, **settings) -> dict:
         if self.param is not None:
-            return self.parts[0].to_json()
+            return self.parts[0].to_json(**settings)
         return {"parameter": None, "layers": [part.summary_json() for part in self.parts]}
 
     def _context(self, target: str) -> dict:
