@@ -48,9 +48,10 @@ PAGE_MAX_PATHS = 64
 _KEY = re.compile(r'data-(from|to|node)="(x|a)(\d+)(?:\.(\d+))?"')
 
 
-def mathjax_source() -> str:
+def mathjax_source(roots=None) -> str:
     """MathJax from $DERIVE_NODE_MODULES or the source tree's node_modules (npm ci)."""
-    roots = [os.environ.get("DERIVE_NODE_MODULES"), Path(__file__).resolve().parents[2] / "node_modules"]
+    if roots is None:
+        roots = [os.environ.get("DERIVE_NODE_MODULES"), Path(__file__).resolve().parents[2] / "node_modules"]
     for root in filter(None, roots):
         path = Path(root) / MATHJAX
         if path.is_file():
