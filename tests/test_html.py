@@ -282,6 +282,15 @@ def test_html_which_page_opens_with_its_parameter_chosen(browser, pages):
     assert "Both, chained." in browser.find_element("id", "document").text
 
 
+def test_html_softmax_output_reaches_the_loss_through_every_output(browser, tmp_path):
+    spec = ["--layers", "2,3,3", "--activation", "sigmoid,softmax", "--loss", "cross_entropy"]
+    _run("explain", *spec, "--format", "html", "-o", str(tmp_path))
+    _open(browser, tmp_path / "net-2-3-3.html")
+    _click(browser, "W2[1,1]")
+    by_hand = {("a1[1]", "a2[1]"), ("a2[1]", "L"), ("a2[2]", "L"), ("a2[3]", "L")}
+    assert _highlighted(browser) == _which_edges(*spec, "W2[1,1]") == by_hand
+
+
 def test_html_prints_without_the_controls(browser, pages):
     _open(browser, pages["default"])
     _click(browser, "W1[1,1]")
@@ -297,12 +306,31 @@ def test_html_prints_without_the_controls(browser, pages):
 
 
 # -- without a browser -----------------------------------------------------------------
+def test_which_path_values_add_up_to_the_independent_gradient():
+    answer = json.loads(_run("which", str(DEFAULT), "W1[1,1]", "--json"))
+    assert len(answer["path_values"]) == 2
+    assert sum(answer["path_values"]) == pytest.approx(float(_reference_gradient(1, 1)), rel=1e-12)
+
+
 def test_html_page_is_one_file(pages):
     text = pages["default"].read_text()
     assert text.startswith("<!DOCTYPE html>")
     for outside in ("<script src", "<link", "<img", "@import", "url(http"):
         assert outside not in text
     assert 'data-param="W1[1,1]"' in text and 'data-from="x[1]" data-to="a1[1]"' in text
+
+
+def test_html_notation_options_reach_the_page(tmp_path):
+    _run("explain", str(DEFAULT), "--format", "html", "--notation", "ij", "--loss-symbol", "C",
+         "-o", str(tmp_path))
+    text = (tmp_path / "default.html").read_text()
+    marker = '<script type="application/json" id="derive-data">'
+    start = text.index(marker) + len(marker)
+    data = json.loads(text[start:text.index("</script>", start)])["params"]
+    # ij notation: W(l)_ij joins i to j, so W1[1,2] (from input 2 to neuron 1) is W_21
+    assert data["W1[1,2]"]["lhs"] == r"\frac{\partial C}{\partial W^{(1)}_{21}}"
+    assert [f for f in data["W1[1,1]"]["paths"][1]["latex"].split(r" \cdot ") if "W^{(2)}" in f] == [
+        r"{\color{#4477AA}{W^{(2)}_{12}}}"]
 
 
 def test_markdown_to_html_subset():

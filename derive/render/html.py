@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 MATHJAX = Path("mathjax-full") / "es5" / "tex-svg-full.js"
 #: A parameter with more backward paths than this gets no control (its panel would be a book).
 PAGE_MAX_PATHS = 64
-_KEY = re.compile(r'data-(from|to|node)="(x|a)(\d+)(?:\.(\d+))?"')
+_KEY = re.compile(r'data-(from|to|node)="([^"]*)"')
 
 
 def mathjax_source(roots=None) -> str:
@@ -126,8 +126,7 @@ def _svg(net: Network, controls: set[str], settings: dict) -> str:
     """The diagram with page hooks: edges and neurons named x[1], a1[2]; a weight's
     edge and a neuron (for its bias) carry `data-param` when they have a panel."""
     ps = {k: v for k, v in settings.items() if k in ("notation", "loss_symbol")}
-    text = _KEY.sub(lambda m: f'data-{m.group(1)}="{hook(m.group(2) + m.group(3) + ("." + m.group(4) if m.group(4) else ""))}"',
-                    diagram.svg(net.spec, None, **ps))
+    text = _KEY.sub(lambda m: f'data-{m.group(1)}="{hook(m.group(2))}"', diagram.svg(net.spec, None, **ps))
 
     def control(m: re.Match) -> str:
         tag, frm, to = m.group(0), m.group(1), m.group(2)
