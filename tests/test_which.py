@@ -336,8 +336,10 @@ def test_which_cli_formats(tmp_path):
     assert code == 0 and md.startswith("**Both, chained.**")
     tex, _, code = cli("which", spec, "W1[1,1]", "--format", "tex")
     assert code == 0 and r"\textbf{Both, chained.}" in tex
-    _, err, code = cli("which", spec, "W1[1,1]", "--format", "html")
-    assert code == 2 and "--format 'html'; expected md or tex" in err
+    page, _, code = cli("which", spec, "W1[1,1]", "--format", "html")
+    assert code == 0 and page.startswith("<!DOCTYPE html>") and 'data-param="W1[1,1]"' in page
+    _, err, code = cli("which", spec, "W1[1,1]", "--format", "docx")
+    assert code == 2 and "--format 'docx'; expected md, tex or html" in err
 
 
 @pytest.mark.parametrize("param,message", [

@@ -91,7 +91,7 @@ def _wrap(tex: str) -> str:
     return tex
 
 
-def _roles(p: Param, edges: list[list[str]]) -> list[tuple[str, str]]:
+def _roles(p: Param, edges: list[list[str]]) -> list[str]:
     """Each edge's role, as paths.py names it: into the parameter's neuron "input",
     into the loss "loss", between them "weight"."""
     last = len(edges) - 1
@@ -104,6 +104,8 @@ def param_data(net: Network, p: Param, js: dict, settings: dict) -> dict:
     colour, edges, nodes = Colour("md"), {}, {}
     paths = []
     values = js.get("path_values")
+    if values is not None and None in values:  # a non-finite path: the numbers would mislead
+        values = None
     for n, (factors, route) in enumerate(zip(js["paths"], js["edges"])):
         for (a, b), role in zip(route, _roles(p, route)):
             edges[(a, b)] = role
@@ -158,12 +160,18 @@ def page(net: Network, answer: Callable[[str], dict], markdown: str, selected: s
     data = {p.name: param_data(net, p, answer(p.name), settings) for p in chosen}
     figure = _svg(net, set(data), settings)
     ctx = {"title": net.spec.title or default_title(net.spec), "figure": figure,
-           "document": to_html(markdown, image=lambda alt, src: ""),  # the diagram is above
+           "document": to_html(_untitled(markdown), image=lambda alt, src: ""),  # the diagram is above
            "legend": list(ROLE_WORDS.items()),
            "controls": [(name, inline(f"${d['lhs']}$"), d["value"]) for name, d in data.items()],
            "data": json.dumps({"params": data, "selected": selected}).replace("</", "<\\/"),
            "mathjax": mathjax_source(), "role_colours": diagram.ROLE_COLOURS}
     return render(environment(templates), "html/page.html", **ctx)
+
+
+def _untitled(markdown: str) -> str:
+    """The text without its `# title` line: the page's header shows the title already."""
+    first, _, rest = markdown.partition("\n")
+    return rest if first.startswith("# ") else markdown
 
 
 def document_page(net: Network, answer: Callable[[str], dict], params: str | None = None,
