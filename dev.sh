@@ -9,7 +9,8 @@
 #
 # Each install step is skipped when a stamp says it is done, so a warm run takes well under
 # a second. Stamps: .venv/.stamp (pyproject.toml's hash), .venv/.tex-stamp (the TeX
-# check passed), node_modules/.derive-stamp (package*.json's hash). Delete one to redo.
+# check passed), .venv/.browser-stamp (chromium and its driver run),
+# node_modules/.derive-stamp (package*.json's hash). Delete one to redo.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -19,6 +20,7 @@ TEX_TOOLS=(pdflatex latexmk pdftotext pdftoppm)
 TEX_PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-pictures lmodern latexmk poppler-utils)
 # Classes a teacher \inputs snippets into (beamer: -recommended; exam: -extra)
 TEX_CLASSES=(beamer.cls exam.cls)
+BROWSER_PACKAGES=(chromium chromium-driver)  # headless chromium for tests/test_html.py (selenium)
 TORCH_REQUIREMENT="torch==2.13.0"   # the CPU wheel on this kind of machine; plain `torch` is a CUDA build
 PYTHON=${PYTHON:-python3}
 
@@ -98,6 +100,28 @@ setup_tex() {
     say "TeX ok"
 }
 
+browser_runs() {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+        && chromium --headless --no-sandbox --version >/dev/null 2>&1 \
+        && chromedriver --version >/dev/null 2>&1
+}
+
+# Debian's chromium with its driver: selenium opens the HTML handouts in a real browser.
+setup_browser() {
+    local stamp=.venv/.browser-stamp want
+    want=$(printf '%s\n' "${BROWSER_PACKAGES[@]}" | sha256sum | cut -d' ' -f1)
+    if [[ -f $stamp && $(<"$stamp") == "$want" ]] && command -v chromedriver >/dev/null; then
+        return
+    fi
+    if ! browser_runs; then
+        apt_install "${BROWSER_PACKAGES[@]}"
+        browser_runs || die "chromium or chromedriver does not run after the install"
+    fi
+    mkdir -p .venv
+    echo "$want" >"$stamp"
+    say "chromium ok ($(chromedriver --version | cut -d' ' -f1-2))"
+}
+
 setup_python() {
     local stamp=.venv/.stamp want
     if ! .venv/bin/python -c '' 2>/dev/null; then
@@ -140,6 +164,7 @@ setup_node() {
 setup() {
     setup_python
     setup_tex
+    setup_browser
     setup_node
 }
 
