@@ -257,14 +257,16 @@ def test_claim_json_correct(tmp_path):
     out, _, code = cli("claim", spec(tmp_path), "W1[1,1]", expr, "--json")
     assert code == 0
     assert json.loads(out) == {"parameter": "W1[1,1]", "claim": expr, "correct": True,
-                               "method": "symbolic", "counterexample": None, "diagnosis": None}
+                               "method": "symbolic", "counterexample": None, "diagnosis": None,
+                               "assumption": None, "at_values": None}
 
 
 def test_claim_json_incorrect(tmp_path):
     out, _, code = cli("claim", spec(tmp_path), "W2[1,1]", "(a2[1]-y[1])*a1[1]", "--json")
     assert code == 1
     verdict = json.loads(out)
-    assert list(verdict) == ["parameter", "claim", "correct", "method", "counterexample", "diagnosis"]
+    assert list(verdict) == ["parameter", "claim", "correct", "method", "counterexample", "diagnosis",
+                             "assumption", "at_values"]
     assert verdict["correct"] is False and verdict["method"] == "numeric"
     assert verdict["diagnosis"] == "is missing the activation derivative of layer 2"
     assert list(verdict["counterexample"]) == ["point", "claimed", "true"]
@@ -285,7 +287,15 @@ def test_claim_text_incorrect(tmp_path):
     ("W1[1,1]", "x[3]", "EXPR: index 3 of x[3] is not in 1..2 at position 1"),
     ("W1[1,1]", "x[1] * W1[1]", "EXPR: W1 takes 2 indices, got 1 at position 8"),
     ("W1[1,1]", "a9[1]", "EXPR: layer 9 of 'a9' is not in 0..2 at position 1"),
-    ("W1[1,1]", "2*delta1[1]", "EXPR: unknown name 'delta1' at position 3"),
+    ("W1[1,1]", "2*d1[1]", "EXPR: unknown name 'd1' at position 3"),
+    ("W1[1,1]", "2*delta0[1]", "EXPR: layer 0 of 'delta0' is not in 1..2 at position 3"),
+    ("W1[1,1]", "2*delta[1]", "EXPR: unknown name 'delta' at position 3"),
+    ("W1[1,1]", "x_1*W1_1_3", "EXPR: index 3 of W1[1, 3] is not in 1..2 at position 5"),
+    ("W1[1,1]", "a1[1]'", "EXPR: a prime (') must follow an activation name at position 6"),
+    ("W1[1,1]", "sigmoid''(z1[1])", "EXPR: only first derivatives f'(z) can be written with a prime, "
+                                    "not sigmoid'' at position 9"),
+    ("W1[1,1]", "exp'(z1[1])", "EXPR: exp is not an activation, so exp' is not defined at position 1"),
+    ("W1[1,1]", "sigmoid'(z1[1], 2)", "EXPR: function \"sigmoid'\" takes 1 argument, got 2 at position 1"),
     ("W1[1,1]", "x[1] +* 2", "EXPR: syntax error at position 7"),
     ("W1[1,1]", "sigma(z1[1])", "EXPR: function 'sigma' is not allowed at position 1"),
     ("W1[1,1]", "y", "EXPR: unknown name 'y' at position 1"),

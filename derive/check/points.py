@@ -6,7 +6,9 @@ forward pass, the loss and the delta equations of backprop.py are evaluated
 in mpmath at `DIGITS` digits, giving an environment: every network symbol
 (x, y, W, b, z, a, delta) and the loss symbol ``L`` mapped to its value.  Any
 expression over those symbols is then evaluated by `evaluate`, compiled once
-by `lambdify` for mpmath.
+by `lambdify` for mpmath.  `numeric_delta` gives dL/dz by central differences
+of the forward pass alone, a second route to the deltas for claims that name
+them.
 
 Targets respect the loss: in [0.05, 0.95] for bce and cross-entropy, and
 summing to exactly 1 after a softmax with cross-entropy (the simplified
@@ -36,6 +38,8 @@ LOSS = sympy.Symbol("L", real=True)
 #: Seed of the random points: the same claim always meets the same points.
 SEED = 4
 KINK_MARGIN = 1e-3
+#: Digits and step (h = 10**-DELTA_STEP) of the central differences of `numeric_delta`.
+DELTA_DIGITS, DELTA_STEP = 2 * DIGITS, 27
 #: |claimed - true| <= RTOL * max(|claimed|, |true|) + ATOL counts as equal.
 RTOL = mpmath.mpf(10) ** -25
 ATOL = mpmath.mpf(10) ** -(DIGITS - 5)
@@ -101,9 +105,7 @@ class Sampler:
         """Points with their environments, one at a time, away from activation kinks;
         `first` (a spec's `Values`) leads if given, so a counterexample can be the user's."""
         if first is not None:
-            point = Point(tuple(first.x), tuple(first.y),
-                          {l: [list(r) for r in m] for l, m in first.W.items()},
-                          {l: list(v) for l, v in first.b.items()})
+            point = values_point(first)
             env = self.environment(point)
             if not self._near_kink(env):
                 yield point, env
@@ -135,20 +137,47 @@ class Sampler:
 
     def _layer(self, l: int, point: Point, prev: list, arrays: dict) -> list:
         """z(l) = W(l) a(l-1) + b(l) and a(l) = f_l(z(l)), stored in `arrays`."""
-        row = self.net.spec.activations[l - 1]
         W = arrays["W"][l] = [[_mpf(v) for v in r] for r in point.W[l]]
         b = arrays["b"][l] = [_mpf(v) for v in point.b[l]] if point.b else [0] * self.n[l]
         zs = arrays["z"][l] = [mpmath.fdot(r, prev) + bj for r, bj in zip(W, b)]
+        outs = arrays["a"][l] = self._activate(l, zs)
+        return outs
+
+    def _activate(self, l: int, zs: list) -> list:
+        """a(l) = f_l(z(l)) at the current precision, softmax shifted by its maximum."""
+        row = self.net.spec.activations[l - 1]
         if row.vector:
             top = max(zs)
             e = [mpmath.exp(z - top) for z in zs]
             total = mpmath.fsum(e)
-            outs = [v / total for v in e]
-        else:
-            f = _function(row.definition)
-            outs = [f(z) for z in zs]
-        arrays["a"][l] = outs
-        return outs
+            return [v / total for v in e]
+        f = _function(row.definition)
+        return [f(z) for z in zs]
+
+    def numeric_delta(self, env: "Environment", l: int, j: int):
+        """dL/dz(l)_j by central differences of the forward pass from layer l on.
+
+        Independent of the derivation (no derivative is taken anywhere): the
+        loss is recomputed with z(l)_j moved by +-h, at `DELTA_DIGITS` digits
+        with h = 10**-DELTA_STEP, so truncation (~h**2) and cancellation
+        (~10**-DELTA_DIGITS / h) both stay near 1e-53, far below `RTOL`.
+        Points are drawn away from kinks by `KINK_MARGIN`, which h never crosses."""
+        arrays = env.arrays
+        symbols, loss = compiled(self.model.loss)
+        with mpmath.workdps(DELTA_DIGITS):
+            h = mpmath.mpf(10) ** -DELTA_STEP
+
+            def loss_at(shift):
+                zs = list(arrays["z"][l])
+                zs[j - 1] += shift
+                a = self._activate(l, zs)
+                for m in range(l + 1, self.L + 1):
+                    W, b = arrays["W"][m], arrays["b"][m]
+                    a = self._activate(m, [mpmath.fdot(r, a) + bj for r, bj in zip(W, b)])
+                values = {self.model.a(self.L, i + 1): v for i, v in enumerate(a)}
+                return loss(*[values[s] if s in values else env[s] for s in symbols])
+            derivative = (loss_at(h) - loss_at(-h)) / (2 * h)
+        return +derivative  # rounded to the working precision
 
     def add_deltas(self, env: "Environment", down_to: int) -> None:
         """delta(l)_j for l = L..down_to by the derivation's equations: the output
@@ -167,6 +196,13 @@ class Sampler:
                 W, up, zs = env.arrays["W"][l + 1], deltas[l + 1], env.arrays["z"][l]
                 deltas[l] = [mpmath.fdot([r[j] for r in W], up) * f(zs[j])
                              for j in range(self.n[l])]
+
+
+def values_point(values) -> Point:
+    """A spec's `Values` as a `Point`."""
+    return Point(tuple(values.x), tuple(values.y),
+                 {l: [list(r) for r in m] for l, m in values.W.items()},
+                 {l: list(v) for l, v in values.b.items()})
 
 
 class Environment(dict):
