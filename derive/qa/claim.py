@@ -99,6 +99,9 @@ class Verdict:
         if v is None or (self.counterexample and self.counterexample["claimed"] == v["claimed"]
                          and self.counterexample["true"] == v["true"]):
             return []  # no values, or the counterexample already is the values
+        same = v["claimed"] is not None and abs(v["claimed"] - v["true"]) <= 1e-12 * abs(v["true"])
+        if self.correct and same:  # (not same: the values sit on a kink the check avoided)
+            return [f"  at the network's values: {_value_text(v['true'])} (claimed and true)"]
         return ["  at the network's values:", f"    claimed  {_value_text(v['claimed'])}",
                 f"    true     {_value_text(v['true'])}"]
 
@@ -127,7 +130,7 @@ def check_claim(net, param: str | Param, expr: str) -> Verdict:
     """Judge `expr` as a formula for dL/dparam (see the module docstring)."""
     p = param if isinstance(param, Param) else parse_param(net, param)
     claim = parse_claim(net, expr)
-    points = _Points(net, p, claim)
+    points = _Points(net, p, claim, expr)
     with mpmath.workdps(DIGITS):  # all arithmetic on the values, not only evaluation
         at_values = points.at_values()
         counterexample = points.counterexample()
@@ -145,8 +148,8 @@ def check_claim(net, param: str | Param, expr: str) -> Verdict:
 class _Points:
     """The claim and the true gradient at the points of one `Sampler`."""
 
-    def __init__(self, net, p: Param, claim: sympy.Expr):
-        self.net, self.p, self.claim = net, p, claim
+    def __init__(self, net, p: Param, claim: sympy.Expr, text: str):
+        self.net, self.p, self.claim, self.text = net, p, claim, text
         self.sampler = Sampler(net)
         self.deltas = deltas_of(claim)
 
@@ -181,7 +184,7 @@ class _Points:
                 for e in more:
                     self.prepare(e)
                 example = {"point": point.as_table(), "claimed": _float(c), "true": float(t)}
-                return example, diagnosis.diagnose(net, self.p, self.claim, more, env)
+                return example, diagnosis.diagnose(net, self.p, self.claim, more, env, self.text)
         return None
 
     def needs_sum_of_targets(self) -> bool:
