@@ -127,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Optional here so that options may come anywhere; cmd_claim says what is missing.
     p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]"')
     p.add_argument("expr", nargs="?", help='claimed formula in x[k], y[j], W1[j,k], b1[j], z1[j], '
-                   "a1[j], delta1[j] (dL/dz1[j]), L and sigmoid'(z1[j]), e.g. \"delta2[1]*a1[1]\"; "
-                   "it may start with '-'")
-    p.add_argument("--json", action="store_true")
+                   "a1[j], delta1[j] (dL/dz1[j]), L and sigmoid'(z1[j]), or the API's names x_1, "
+                   "W1_j_k, ...; e.g. \"delta2[1]*a1[1]\"; it may start with '-'")
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON (see README)")
 
     p = sub.add_parser("code", help="export the gradients as a standalone NumPy or PyTorch module",
                        epilog=EPILOG)
@@ -279,7 +279,10 @@ def parse_args(argv: list[str] | None):
     `derive which SPEC --json PARAM` leaves PARAM unmatched, because argparse
     fills positionals in one chunk; leftover words fill the empty positional
     slots in order.  With the shorthand (`--layers ...`) there is no SPEC, so
-    a word argparse took as SPEC is the next positional (the parameter).
+    a word argparse took as SPEC is the next positional (the parameter).  A
+    claim's formula may start with '-' ("-(a2[1]-y[1])*a1[1]"): argparse leaves
+    it over as an unknown option, and it fills the EXPR slot unless it looks
+    like one (`_claim_formula`).
     """
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
@@ -294,7 +297,7 @@ def parse_args(argv: list[str] | None):
         dash = word.startswith("-") and not (empty[:1] == ["expr"] and _claim_formula(word))
         if dash or not empty:
             hint = ("; a formula that looks like an option follows '--': derive claim SPEC PARAM -- EXPR"
-                    if args.command == "claim" and dash and word[1] != "-" else "")
+                    if args.command == "claim" and dash and word[1:2] != "-" else "")
             parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         setattr(args, empty[0], word)
         extras.remove(word)

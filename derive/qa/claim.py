@@ -91,7 +91,8 @@ class Verdict:
             lines.append(f"  counterexample: {_point_text(ce['point'])}")
             lines.append(f"    claimed  {_value_text(ce['claimed'])}")
             lines.append(f"    true     {_value_text(ce['true'])}")
-        lines += [f"  {DELTA_NOTE}"] if self.deltas else []
+        proof = "; the proof wrote it out by the delta equations" if self.method == "symbolic" else ""
+        lines += [f"  {DELTA_NOTE}{proof}"] if self.deltas else []
         return "\n".join(lines + self._values_lines())
 
     def _values_lines(self) -> list[str]:

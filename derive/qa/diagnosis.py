@@ -30,7 +30,7 @@ from typing import Iterator
 import mpmath
 import sympy
 
-from .notation import DeltaName, deltas_of
+from .notation import deltas_of
 from .variants import PathTable, Variant, name
 from ..calculus.model import NetSymbol, Param
 from ..calculus.paths import count_paths, paths
