@@ -287,8 +287,10 @@ def parse_args(argv: list[str] | None):
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
     slots = [name for name in ("spec", "param", "expr") if hasattr(args, name)]
-    if getattr(args, "layers", None) and getattr(args, "spec", None) and "param" in slots:
-        extras[:0] = [getattr(args, name) for name in slots if getattr(args, name) is not None]
+    words = [getattr(args, name) for name in slots if getattr(args, name) is not None]
+    if (getattr(args, "layers", None) and getattr(args, "spec", None) and "param" in slots
+            and len(words) + len(extras) < len(slots)):  # more words: a spec file besides --layers
+        extras[:0] = words
         for name in slots:
             setattr(args, name, None)
     for word in list(extras):

@@ -532,3 +532,10 @@ def test_claim_prime_messages_are_one_line(tmp_path):
                         ("sigmoid'z1[1]", "a prime (') must follow an activation name")]:
         _, err, code = cli("claim", spec(tmp_path), "W2[1,1]", expr)
         assert code == 2 and err.count("\n") == 1 and words in err and "string" not in err
+
+
+def test_claim_spec_file_and_shorthand_together_is_refused(tmp_path):
+    for args in [[spec(tmp_path), "W2[1,1]", "a2[1]", "--layers", "2,2,1"],
+                 [spec(tmp_path), "W2[1,1]", "--layers", "2,2,1", "a2[1]"]]:
+        out, err, code = cli("claim", *args)
+        assert (out, code) == ("", 2) and "give a spec file or --layers/--activation/--loss, not both" in err
