@@ -144,7 +144,6 @@ PRIMES = {name: _derivative(row) for name, row in ACTIVATIONS.items() if not row
 
 def _primes(text: str) -> tuple[str, dict, dict]:
     """(text with each f' spelled as an identifier, the functions it adds, alias -> f')."""
-    used = set(re.findall(r"\w+", text))
     functions, aliases = {}, {}
 
     def replace(m: re.Match) -> str:
@@ -158,7 +157,7 @@ def _primes(text: str) -> tuple[str, dict, dict]:
                        f"with a<l>[i])" if vector else f"{name} is not an activation, so {name}' is not defined")
             raise SpecError(format_error(FIELD, text, m.start(1), problem,
                                          "the prime notation f'(z) is for " + ", ".join(PRIMES)))
-        alias = next(name + c for c in "_0123456789QZ" if name + c not in used)
+        alias = next(name + c for c in "_0123456789QZ" if name + c not in text)  # text's own words stay
         functions[alias], aliases[alias] = PRIMES[name], name + "'"
         return alias
 
