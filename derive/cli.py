@@ -5,7 +5,7 @@
     derive check SPEC [--values FILE] [--points N] [--against torch]
     derive explain SPEC [--format pdf,tex,md,html] [-o DIR] [--params ...] [--snippet | --part ...]
     derive which SPEC [PARAM] [--json] [--format md|tex|html] [--notation] [--loss-symbol] [--question]
-    derive claim SPEC PARAM EXPR [--json]
+    derive claim SPEC PARAM EXPR [--values FILE] [--json]
     derive code SPEC --target numpy|torch [-o FILE]
 
 A spec is a TOML file or the shorthand --layers 2,3,1 --activation tanh,sigmoid
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -140,11 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _which_parser(sub)
 
-    p = sub.add_parser("claim", help="check a claimed formula for dL/dPARAM", epilog=EPILOG)
-    _spec_arguments(p, values=False)
-    p.add_argument("param", help='parameter, e.g. "W1[1,1]"')
-    p.add_argument("expr", help='claimed formula, e.g. "delta..." in x[k], y[j], W1[j,k], a1[j], z1[j], L')
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("claim", help="check a claimed formula for dL/dPARAM", epilog=EPILOG,
+                       usage="derive claim [SPEC] PARAM EXPR [options]")
+    _spec_arguments(p)
+    # Optional here so that options may come anywhere; cmd_claim says what is missing.
+    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]"')
+    p.add_argument("expr", nargs="?", help='claimed formula in x[k], y[j], W1[j,k], b1[j], z1[j], '
+                   "a1[j], delta1[j] (dL/dz1[j]), L and sigmoid'(z1[j]), or the API's names x_1, "
+                   "W1_j_k, ...; e.g. \"delta2[1]*a1[1]\"; it may start with '-'")
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON (see README)")
 
     p = sub.add_parser("code", help="export the gradients as a standalone NumPy or PyTorch module",
                        epilog=EPILOG)
@@ -299,9 +304,20 @@ def cmd_claim(args) -> int:
 
     from .qa.claim import check_claim
 
+    missing = [name for name in ("PARAM", "EXPR") if getattr(args, name.lower()) is None]
+    if missing:
+        raise SpecError(f"claim: missing {' and '.join(missing)}: usage derive claim SPEC PARAM "
+                        f"EXPR, e.g. derive claim net.toml \"W2[1,1]\" \"delta2[1]*a1[1]\" "
+                        f"(see derive claim --help)")
     verdict = check_claim(load_network(args), args.param, args.expr)
     print(json.dumps(verdict.to_json(), indent=1) if args.json else verdict.text())
     return EXIT_OK if verdict.correct else EXIT_FAILED
+
+
+def _claim_formula(word: str) -> bool:
+    """A word argparse left over that is a claim's formula, not a mistyped option:
+    "-(a2[1]-y[1])*a1[1]" is a formula, "--jsn" and "-j" are not."""
+    return not re.fullmatch(r"--?[A-Za-z][A-Za-z0-9-]*(=.*)?", word)
 
 
 def cmd_code(args) -> int:
@@ -336,19 +352,28 @@ def parse_args(argv: list[str] | None):
     `derive which SPEC --json PARAM` leaves PARAM unmatched, because argparse
     fills positionals in one chunk; leftover words fill the empty positional
     slots in order.  With the shorthand (`--layers ...`) there is no SPEC, so
-    a word argparse took as SPEC is the next positional (the parameter).
+    a word argparse took as SPEC is the next positional (the parameter).  A
+    claim's formula may start with '-' ("-(a2[1]-y[1])*a1[1]"): argparse leaves
+    it over as an unknown option, and it fills the EXPR slot unless it looks
+    like one (`_claim_formula`).
     """
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
     slots = [name for name in ("spec", "param", "expr") if hasattr(args, name)]
-    if getattr(args, "layers", None) and getattr(args, "spec", None) and "param" in slots:
-        extras.insert(0, args.spec)
-        args.spec = None
+    words = [getattr(args, name) for name in slots if getattr(args, name) is not None]
+    if (getattr(args, "layers", None) and getattr(args, "spec", None) and "param" in slots
+            and len(words) + len(extras) < len(slots)):  # more words: a spec file besides --layers
+        extras[:0] = words
+        for name in slots:
+            setattr(args, name, None)
     for word in list(extras):
         empty = [name for name in slots if getattr(args, name) is None
                  and not (name == "spec" and getattr(args, "layers", None))]
-        if word.startswith("-") or not empty:
-            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        dash = word.startswith("-") and not (empty[:1] == ["expr"] and _claim_formula(word))
+        if dash or not empty:
+            hint = ("; a formula that looks like an option follows '--': derive claim SPEC PARAM -- EXPR"
+                    if args.command == "claim" and dash and word[1:2] != "-" else "")
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         setattr(args, empty[0], word)
         extras.remove(word)
     return args

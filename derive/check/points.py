@@ -14,6 +14,8 @@ cross-entropy (the simplified a - y assumes it).  Near the kink of a
 ReLU-family layer the one-sided derivatives differ, so a point with a
 pre-activation within `KINK_MARGIN` of 0 is drawn again (at most `MAX_DRAWS`
 times; the float64 forward pass of the registry definitions decides).
+`numeric_delta` gives dL/dz by central differences of the forward pass alone,
+a second route to the deltas for claims that name them.
 
 For the claim check, `stream` adds each point's environment: the forward
 pass, the loss and the delta equations of backprop.py evaluated in mpmath at
@@ -54,6 +56,8 @@ PRECISE = Tolerance(rtol=mpmath.mpf(10) ** -25, atol=mpmath.mpf(10) ** -(DIGITS 
 #: Smallest and largest magnitude of each kind of number (weights: over sqrt(fan-in), and
 #: E w^2 = 1/fan-in as in Glorot/He initialisations, so deep gradients do not vanish).
 _RANGES = {"x": (0.1, 2.0), "W": (0.1, 1.7), "b": (0.05, 0.5), "y": (0.1, 1.0)}
+#: Digits and step (h = 10**-DELTA_STEP) of the central differences of `numeric_delta`.
+DELTA_DIGITS, DELTA_STEP = 2 * DIGITS, 27
 
 
 def as_table(values: Values) -> dict:
@@ -152,20 +156,47 @@ class Sampler:
 
     def _layer(self, l: int, point: Values, prev: list, arrays: dict) -> list:
         """z(l) = W(l) a(l-1) + b(l) and a(l) = f_l(z(l)), stored in `arrays`."""
-        row = self.spec.activations[l - 1]
         W = arrays["W"][l] = [[_mpf(v) for v in r] for r in point.W[l]]
         b = arrays["b"][l] = [_mpf(v) for v in point.b[l]] if point.b else [0] * self.n[l]
         zs = arrays["z"][l] = [mpmath.fdot(r, prev) + bj for r, bj in zip(W, b)]
+        outs = arrays["a"][l] = self._activate(l, zs)
+        return outs
+
+    def _activate(self, l: int, zs: list) -> list:
+        """a(l) = f_l(z(l)) at the current precision, softmax shifted by its maximum."""
+        row = self.spec.activations[l - 1]
         if row.vector:
             top = max(zs)
             e = [mpmath.exp(z - top) for z in zs]
             total = mpmath.fsum(e)
-            outs = [v / total for v in e]
-        else:
-            f = _function(row.definition)
-            outs = [f(z) for z in zs]
-        arrays["a"][l] = outs
-        return outs
+            return [v / total for v in e]
+        f = _function(row.definition)
+        return [f(z) for z in zs]
+
+    def numeric_delta(self, env: "Environment", l: int, j: int):
+        """dL/dz(l)_j by central differences of the forward pass from layer l on.
+
+        Independent of the derivation (no derivative is taken anywhere): the
+        loss is recomputed with z(l)_j moved by +-h, at `DELTA_DIGITS` digits
+        with h = 10**-DELTA_STEP, so truncation (~h**2) and cancellation
+        (~10**-DELTA_DIGITS / h) both stay near 1e-53, far below `RTOL`.
+        Points are drawn away from kinks by `KINK_MARGIN`, which h never crosses."""
+        arrays = env.arrays
+        symbols, loss = compiled(self.model.loss)
+        with mpmath.workdps(DELTA_DIGITS):
+            h = mpmath.mpf(10) ** -DELTA_STEP
+
+            def loss_at(shift):
+                zs = list(arrays["z"][l])
+                zs[j - 1] += shift
+                a = self._activate(l, zs)
+                for m in range(l + 1, self.L + 1):
+                    W, b = arrays["W"][m], arrays["b"][m]
+                    a = self._activate(m, [mpmath.fdot(r, a) + bj for r, bj in zip(W, b)])
+                values = {self.model.a(self.L, i + 1): v for i, v in enumerate(a)}
+                return loss(*[values[s] if s in values else env[s] for s in symbols])
+            derivative = (loss_at(h) - loss_at(-h)) / (2 * h)
+        return +derivative  # rounded to the working precision
 
     def add_deltas(self, env: "Environment", down_to: int) -> None:
         """delta(l)_j for l = L..down_to by the derivation's equations: the output

@@ -1,36 +1,42 @@
 """`derive claim`: is a claimed formula for dL/dPARAM right, and if not, what is wrong?
 
-The claim is parsed by the whitelist parser (expressions.py, nothing is
-evaluated as Python) over the network's own symbols: x[k], y[j], W<l>[j,k],
-b<l>[j], z<l>[j], a<l>[j] (a0[k] is x[k]) and L, the loss.  Then:
+The claim is parsed by notation.py (the whitelist parser, nothing is evaluated
+as Python) over the network's own symbols, deltas and L, the loss.  Then:
 
 1. Numbers first: at the spec's own values (if any) and at `POINTS` seeded
    random points (points.py), the claim and the derivation's gradient
-   delta(l)_j a(l-1)_k are evaluated at `DIGITS` digits.  A disagreement is a counterexample; diagnosis.py then says which
-   factor is missing or extra where the claim matches a variant of the chain.
+   delta(l)_j a(l-1)_k are evaluated at `DIGITS` digits; a delta the claim
+   names is valued by central differences of the forward pass, not by the
+   derivation it is being checked against.  A disagreement is a
+   counterexample; diagnosis.py then says what is wrong where the claim
+   matches a variant of the chain.
 2. If they agree everywhere, SymPy tries to prove it, within a budget:
    claim minus gradient, expanded or cancelled, must be 0, first with a and z
-   as free symbols, then with a = f(z), then written out in x, W, b.  Only
-   `sympy.expand` and `sympy.cancel` run, on expressions of at most
-   `SYMBOLIC_MAX_OPS` operations, never open-ended `simplify`.  The verdict
-   says which method decided it.
+   as free symbols, then with a = f(z), then written out in x, W, b (the
+   claim's deltas written out by the delta equations).  Only `sympy.expand`
+   and `sympy.cancel` run, on expressions of at most `SYMBOLIC_MAX_OPS`
+   operations, never open-ended `simplify`.  The verdict says which method
+   decided it, and what it assumed: after softmax with cross-entropy the
+   gradient is a_j - y_j only because the targets sum to 1, so a correct
+   claim is tried once more at targets that do not, to say whether it
+   relies on that.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mpmath
 import sympy
 
 from . import diagnosis
-from ..errors import SpecError
-from ..spec.deadline import Deadline
-from ..spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
+from .notation import deltas_of, parse_claim, parse_param
 from ..calculus.model import Param
 from ..check.points import DIGITS, LOSS, Sampler, as_table, equal, evaluate, gradient_value
-from ..spec.registry import ACTIVATION_FUNCTIONS
+from ..spec.deadline import Deadline
+
+__all__ = ["Verdict", "check_claim", "parse_claim", "parse_param", "proved"]
 
 #: Random points a correct claim must match at.
 POINTS = 50
@@ -38,7 +44,11 @@ POINTS = 50
 SYMBOLIC_MAX_OPS = 600
 #: Wall-clock budget of the symbolic proof; steps start only within it.
 SYMBOLIC_SECONDS = 3.0
-FIELD = "EXPR"
+#: What a correct claim after softmax + cross-entropy may rely on.
+SUM_OF_TARGETS = ("sum(y) = 1: the targets of a cross-entropy form a distribution; the "
+                  "softmax Jacobian gives a_j*sum(y) - y_j, which is a_j - y_j only then")
+DELTA_NOTE = ("delta<l>[j] is dL/dz<l>[j]: the numbers take it from central differences "
+              "of the forward pass, not from the derivation")
 
 
 @dataclass
@@ -52,6 +62,9 @@ class Verdict:
     counterexample: dict | None = None
     diagnosis: str | None = None
     points: int = 0
+    assumption: str | None = None    # what a correct verdict relies on (SUM_OF_TARGETS)
+    at_values: dict | None = None    # {"claimed", "true"} at the network's values
+    deltas: bool = False             # the claim names deltas
 
     def __repr__(self) -> str:
         return f"Verdict({self.parameter}: {'correct' if self.correct else 'incorrect'}, {self.method})"
@@ -59,7 +72,8 @@ class Verdict:
     def to_json(self) -> dict:
         return {"parameter": self.parameter, "claim": self.claim, "correct": self.correct,
                 "method": self.method, "counterexample": self.counterexample,
-                "diagnosis": self.diagnosis}
+                "diagnosis": self.diagnosis, "assumption": self.assumption,
+                "at_values": self.at_values}
 
     def text(self) -> str:
         head = f"dL/d{self.parameter} = {self.claim}"
@@ -68,15 +82,28 @@ class Verdict:
                    if self.method == "symbolic" else
                    f"equal to the derived gradient at {self.points} random points to 25 digits "
                    f"({DIGITS}-digit arithmetic); not proved symbolically (expand/cancel did not reach 0 in the budget)")
-            return f"correct: {head}\n  {how}"
-        lines = [f"incorrect: {head}"]
-        if self.diagnosis:
-            lines.append(f"  {self.diagnosis}")
-        ce = self.counterexample
-        lines.append(f"  counterexample: {_point_text(ce['point'])}")
-        lines.append(f"    claimed  {_value_text(ce['claimed'])}")
-        lines.append(f"    true     {_value_text(ce['true'])}")
-        return "\n".join(lines)
+            lines = [f"correct: {head}", f"  {how}"]
+            lines += [f"  uses {self.assumption}"] if self.assumption else []
+        else:
+            lines = [f"incorrect: {head}"] + ([f"  {self.diagnosis}"] if self.diagnosis else [])
+            ce = self.counterexample
+            lines.append(f"  counterexample: {_point_text(ce['point'])}")
+            lines.append(f"    claimed  {_value_text(ce['claimed'])}")
+            lines.append(f"    true     {_value_text(ce['true'])}")
+        proof = "; the proof wrote it out by the delta equations" if self.method == "symbolic" else ""
+        lines += [f"  {DELTA_NOTE}{proof}"] if self.deltas else []
+        return "\n".join(lines + self._values_lines())
+
+    def _values_lines(self) -> list[str]:
+        v = self.at_values
+        if v is None or (self.counterexample and self.counterexample["claimed"] == v["claimed"]
+                         and self.counterexample["true"] == v["true"]):
+            return []  # no values, or the counterexample already is the values
+        same = v["claimed"] is not None and abs(v["claimed"] - v["true"]) <= 1e-12 * abs(v["true"])
+        if self.correct and same:  # (not same: the values sit on a kink the check avoided)
+            return [f"  at the network's values: {_value_text(v['true'])} (claimed and true)"]
+        return ["  at the network's values:", f"    claimed  {_value_text(v['claimed'])}",
+                f"    true     {_value_text(v['true'])}"]
 
 
 def _value_text(v) -> str:
@@ -98,80 +125,76 @@ def _point_text(point: dict, limit: int = 60) -> str:
                                        f"weights and biases (--json lists them)"
 
 
-# -- parsing ---------------------------------------------------------------------------
-_KINDS = {"x": 1, "y": 1, "W": 2, "b": 1, "z": 1, "a": 1}
-
-
-def parse_claim(net, text: str) -> sympy.Expr:
-    """The claim as a SymPy expression over the model's symbols and `LOSS`."""
-    model = net.model
-
-    def indexed(name: str, indices: tuple[int, ...], position: int) -> sympy.Expr:
-        def fail(problem: str, hint: str = "") -> None:
-            raise SpecError(format_error(FIELD, text, position, problem, hint))
-
-        kind, layer = name[:1], name[1:]
-        if kind not in _KINDS or not (layer.isdigit() or layer == "") or (layer == "") == (kind in "Wbza"):
-            fail(f"unknown name {name!r}", "use x[k], y[j], W<l>[j,k], b<l>[j], z<l>[j], a<l>[j], L")
-        if len(indices) != _KINDS[kind]:
-            fail(f"{name} takes {_KINDS[kind]} ind{'ices' if _KINDS[kind] > 1 else 'ex'}, got {len(indices)}")
-        l = int(layer) if layer else None
-        lo = 0 if kind == "a" else 1
-        if l is not None and not lo <= l <= model.L:
-            fail(f"layer {l} of {name!r} is not in {lo}..{model.L}")
-        if kind == "b" and not net.spec.bias:
-            fail("this network has no biases (bias = false)")
-        sizes = {"x": [model.n[0]], "y": [model.n[-1]]}.get(kind) or (
-            [model.n[l], model.n[l - 1]] if kind == "W" else [model.n[l]])
-        for i, (v, size) in enumerate(zip(indices, sizes)):
-            if not 1 <= v <= size:
-                fail(f"index {v} of {name}{list(indices)} is not in 1..{size}")
-        if kind == "W":
-            return model.W(l, *indices)
-        return {"x": model.x, "y": model.y, "b": lambda j: model.b(l, j),
-                "z": lambda j: model.z(l, j), "a": lambda j: model.a(l, j)}[kind](indices[0])
-
-    functions = {**DEFAULT_FUNCTIONS, **ACTIVATION_FUNCTIONS}
-    return parse_expression(text, field=FIELD, names={"L": LOSS}, functions=functions,
-                            indexed=indexed)
-
-
-def parse_param(net, text: str) -> Param:
-    """`net.model.param`: the one parameter-name parser, its messages naming the position."""
-    return net.model.param(text, field="PARAM")
-
-
 # -- deciding ----------------------------------------------------------------------------
 def check_claim(net, param: str | Param, expr: str) -> Verdict:
     """Judge `expr` as a formula for dL/dparam (see the module docstring)."""
     p = param if isinstance(param, Param) else parse_param(net, param)
     claim = parse_claim(net, expr)
+    points = _Points(net, p, claim, expr)
     with mpmath.workdps(DIGITS):  # all arithmetic on the values, not only evaluation
-        counterexample = _counterexample(net, p, claim)
+        at_values = points.at_values()
+        counterexample = points.counterexample()
+    verdict = Verdict(p.name, expr, False, "numeric", points=POINTS, at_values=at_values,
+                      deltas=bool(points.deltas))
     if counterexample is not None:
         example, why = counterexample
-        return Verdict(p.name, expr, False, "numeric", example, why, POINTS)
+        return replace(verdict, counterexample=example, diagnosis=why)
+    with mpmath.workdps(DIGITS):
+        assumption = SUM_OF_TARGETS if points.needs_sum_of_targets() else None
     method = "symbolic" if proved(net, p, claim) else "numeric"
-    return Verdict(p.name, expr, True, method, None, None, POINTS)
+    return replace(verdict, correct=True, method=method, assumption=assumption)
 
 
-def _counterexample(net, p: Param, claim: sympy.Expr) -> tuple[dict, str | None] | None:
-    """(the first point where the claim is wrong, the diagnosis), or None.
+class _Points:
+    """The claim and the true gradient at the points of one `Sampler`."""
 
-    Points are drawn one at a time, so a wrong claim stops at its first
-    counterexample; the diagnosis then gets a few more points."""
-    sampler = Sampler(net.evaluator)
-    stream = sampler.stream(first=net.spec.values)
-    for point, env in itertools.islice(stream, POINTS + (net.spec.values is not None)):
-        sampler.add_deltas(env, p.layer)
-        c, t = evaluate(claim, env), gradient_value(net, p, env)
-        if not equal(c, t):
-            more = [e for _, e in itertools.islice(stream, diagnosis.POINTS - 1)]
-            for e in more:
-                sampler.add_deltas(e, p.layer)
-            example = {"point": as_table(point), "claimed": _float(c), "true": float(t)}
-            return example, diagnosis.diagnose(net, p, claim, more, env)
-    return None
+    def __init__(self, net, p: Param, claim: sympy.Expr, text: str):
+        self.net, self.p, self.claim, self.text = net, p, claim, text
+        self.sampler = Sampler(net.evaluator)
+        self.deltas = deltas_of(claim)
+
+    def prepare(self, env) -> None:
+        """The derivation's deltas (for the truth) and the claim's own, by differences."""
+        self.sampler.add_deltas(env, self.p.layer)
+        for d in self.deltas:
+            env[d] = self.sampler.numeric_delta(env, d.layer, d.j)
+
+    def values(self, env) -> tuple:
+        self.prepare(env)
+        return evaluate(self.claim, env), gradient_value(self.net, self.p, env)
+
+    def at_values(self) -> dict | None:
+        """Claimed and true value at the network's own values (near a kink too)."""
+        if self.net.spec.values is None:
+            return None
+        c, t = self.values(self.sampler.environment(self.net.spec.values))
+        return {"claimed": _float(c), "true": float(t)}
+
+    def counterexample(self) -> tuple[dict, str | None] | None:
+        """(the first point where the claim is wrong, the diagnosis), or None.
+
+        Points are drawn one at a time, so a wrong claim stops at its first
+        counterexample; the diagnosis then gets a few more points."""
+        net = self.net
+        stream = self.sampler.stream(first=net.spec.values)
+        for point, env in itertools.islice(stream, POINTS + (net.spec.values is not None)):
+            c, t = self.values(env)
+            if not equal(c, t):
+                more = [e for _, e in itertools.islice(stream, diagnosis.POINTS - 1)]
+                for e in more:
+                    self.prepare(e)
+                example = {"point": as_table(point), "claimed": _float(c), "true": float(t)}
+                return example, diagnosis.diagnose(net, self.p, self.claim, more, env, self.text)
+        return None
+
+    def needs_sum_of_targets(self) -> bool:
+        """After softmax + cross-entropy: is the claim wrong where sum(y) != 1?"""
+        spec = self.net.spec
+        if not (spec.activations[-1].vector and spec.loss.name == "cross_entropy"):
+            return False
+        point, _ = next(self.sampler.stream())
+        off = replace(point, y=tuple(2 * v for v in point.y))  # sums to 2; forward unchanged
+        return not equal(*self.values(self.sampler.environment(off)))
 
 
 def _float(v):
@@ -179,21 +202,39 @@ def _float(v):
 
 
 def proved(net, p: Param, claim: sympy.Expr, deadline: Deadline | None = None) -> bool:
-    """claim == dL/dp by expand/cancel, within `SYMBOLIC_SECONDS` (False: undecided)."""
+    """claim == dL/dp by expand/cancel, within `SYMBOLIC_SECONDS` (False: undecided).
+
+    The display form is tried against the claim with its deltas written out by
+    the display equations, the factored form against the factored equations."""
     deadline = Deadline(SYMBOLIC_SECONDS) if deadline is None else deadline
     grad = net.gradient(p)
-    truths = [t for t in (grad.simplified, grad.factored)
-              if not any(getattr(s, "kind", None) == "delta" for s in t.free_symbols)]
     claim = claim.xreplace({LOSS: net.model.loss})
+    pairs = [(truth, _delta_free(net, claim, form)) for truth, form in
+             ((grad.simplified, net.simplifier.simplified), (grad.factored, net.derivation.expanded))]
+    pairs = [(t, c) for t, c in pairs if c is not None and not _has_delta(t)]
     for rewrite in (_identity, _activations_of_z(net), _written_out(net)):
         if rewrite is None:
             continue
-        for truth in truths:
+        for truth, written in pairs:
             if deadline.expired():
                 return False
-            if _is_zero(rewrite(claim) - rewrite(truth), deadline):
+            if _is_zero(rewrite(written) - rewrite(truth), deadline):
                 return True
     return False
+
+
+def _has_delta(e: sympy.Expr) -> bool:
+    return any(getattr(s, "kind", None) == "delta" for s in e.free_symbols)
+
+
+def _delta_free(net, claim: sympy.Expr, form) -> sympy.Expr | None:
+    """The claim with each delta<l>[j] written out by `form` (dL/db(l)_j is delta(l)_j,
+    with or without biases); None where the equations stop at later deltas."""
+    deltas = deltas_of(claim)
+    if not deltas:
+        return claim
+    written = claim.xreplace({d: form(Param(d.layer, "b", d.j)) for d in deltas})
+    return None if _has_delta(written) else written
 
 
 def _identity(e):

@@ -1,48 +1,53 @@
-"""What is wrong with an incorrect claim: which factor is missing or extra.
+"""What is wrong with an incorrect claim: which factor is missing, extra or misplaced.
 
 The true gradient is a sum over paths of products of local derivatives
 (paths.py).  Plausible mistakes are variants of that sum, each named in
-words: a role's factor dropped from every path ("missing the activation
-derivative of layer 1"), two of them dropped, one path kept instead of the
-sum, the wrong sign, a constant factor, another parameter's gradient (the
-indices transposed), a downstream weight matrix transposed, a softmax
-Jacobian cut to its diagonal, one local factor too many or too few.  Each
-variant is evaluated numerically at a few of the claim's random points
-(values, not algebra: cheap, and exact to the working precision); the first
-variant the claim equals at all of them is the diagnosis.
+words: the wrong sign, a constant factor, another parameter's gradient (the
+indices transposed), the path variants of variants.py (a role's factor
+dropped, one path kept instead of the sum, a downstream weight matrix
+transposed, a softmax Jacobian cut to its diagonal), one local factor too
+many or too few.  Each variant is evaluated numerically at a few of the
+claim's random points (values, not algebra: cheap, and exact to the working
+precision); the first variant the claim equals at all of them is the diagnosis.
+
+Then one symbol in the wrong place: the claim is evaluated again with one of
+its symbols given the value of another of the chain (W1[2,1] where W2[1,2]
+belongs, a1[1] where a1[2] belongs, sigmoid(a1[2]) where sigmoid(z1[2])
+belongs); the environments are overlaid, so nothing is compiled again.
 
 When none matches, a weaker hint may still be given: the claim uses the loss
-L itself (which never appears in a gradient), or never mentions the symbols
-a factor of the chain depends on.
+L itself (which never appears in a gradient), uses another neuron of the
+parameter's own layer, or never mentions the symbols a factor of the chain
+depends on.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Iterator
 
 import mpmath
 import sympy
 
-from ..check.points import equal
+from .notation import deltas_of
+from .variants import PathTable, Variant, name
+from ..calculus.model import NetSymbol, Param
+from ..calculus.paths import count_paths, paths
+from ..check.points import LOSS, equal, evaluate, gradient_value
 from ..render.answer_words import layers_words
-from ..calculus.model import Param
-from ..calculus.paths import Path, count_paths, paths
-from ..check.points import LOSS, evaluate, gradient_value
 
 #: Points a variant must match at (the failing one first).
 POINTS = 6
 #: Path-based variants are tried only when the chain has at most this many paths.
 MAX_PATHS = 64
-#: Single-path variants ("kept only one path") up to this many paths.
-MAX_SINGLE_PATHS = 16
-
-Variant = tuple[str, list]
+#: Symbol swaps tried at most (claim symbols times chain symbols).
+MAX_SWAPS = 4096
 
 
-def diagnose(net, p: Param, claim: sympy.Expr, envs: list[dict], failing: dict) -> str | None:
-    """A sentence saying what the claim gets wrong, or None if no variant explains it."""
-
+def diagnose(net, p: Param, claim: sympy.Expr, envs: list[dict], failing: dict,
+             text: str = "") -> str | None:
+    """A sentence saying what the claim (written as `text`) gets wrong, or None."""
     envs = [failing] + [e for e in envs if e is not failing][:POINTS - 1]
     claimed = [evaluate(claim, e) for e in envs]
     if any(c is None or isinstance(c, mpmath.mpc) for c in claimed[:1]):
@@ -51,7 +56,7 @@ def diagnose(net, p: Param, claim: sympy.Expr, envs: list[dict], failing: dict) 
     for description, values in _variants(net, p, envs, truth, claimed):
         if all(equal(c, v) for c, v in zip(claimed, values)):
             return description
-    return _hint(net, p, claim)
+    return _swap(net, p, claim, text, envs, truth) or _hint(net, p, claim)
 
 
 def _variants(net, p, envs, truth, claimed) -> Iterator[Variant]:
@@ -61,7 +66,7 @@ def _variants(net, p, envs, truth, claimed) -> Iterator[Variant]:
         yield _ratio_words(ratio), [ratio * t for t in truth]
     yield from _other_parameters(net, p, envs)
     if count_paths(net.derivation, p) <= MAX_PATHS:
-        table = _PathTable(net, p, envs)
+        table = PathTable(net, p, envs)
         yield from table.softmax_diagonal()
         yield from table.removals()
         yield from table.single_paths()
@@ -109,114 +114,18 @@ def _other_parameters(net, p: Param, envs) -> Iterator[Variant]:
         yield words, [gradient_value(net, q, e) for e in envs]
 
 
-def _name(s) -> str:
-    """A network symbol in the claim syntax: W2[1,2], a1[2], x[1]."""
-    layer = "" if s.layer is None else s.layer
-    return f"{s.kind}{layer}[{','.join(map(str, s.idx))}]"
-
-
-_GROUP_WORDS = {"loss": "the loss derivative", "activation": "the activation derivative of layer {}",
-                "weight": "the weights of layer {}", "input": "the input factor"}
-
-
-class _PathTable:
-    """Every factor of every path, evaluated at every point."""
-
-    def __init__(self, net, p: Param, envs):
-        self.net, self.p, self.envs = net, p, envs
-        self.paths: list[Path] = list(paths(net.derivation, p, net.simplifier))
-        self.values = [[[evaluate(f.expr, e) for e in envs] for f in q] for q in self.paths]
-        if any(v is None for vals in self.values for row in vals for v in row):
-            self.paths, self.values = [], []  # a factor undefined at a point: no path variants
-
-    def _sum(self, keep_path=lambda q: True, keep_factor=lambda f: True) -> list:
-        """At each point: the sum over the kept paths of the product of their kept factors."""
-        out = []
-        for e in range(len(self.envs)):
-            total = mpmath.mpf(0)
-            for q, vals in zip(self.paths, self.values):
-                if keep_path(q):
-                    total += mpmath.fprod(vals[i][e] for i, f in enumerate(q) if keep_factor(f))
-            out.append(total)
-        return out
-
-    def _group_words(self, group) -> str:
-        role, layer = group
-        if role == "input":
-            return f"the input factor {_name(self.paths[0][-1].expr)}"
-        return _GROUP_WORDS[role].format(layer)
-
-    def _words(self, dropped) -> str:
-        """'the activation derivatives of layers 2 and 1', 'the loss derivative and ...'."""
-        if len(dropped) == 2 and dropped[0][0] == dropped[1][0] in ("activation", "weight"):
-            role = "activation derivatives" if dropped[0][0] == "activation" else "weights"
-            return f"the {role} of layers {dropped[0][1]} and {dropped[1][1]}"
-        return " and ".join(self._group_words(g) for g in dropped)
-
-    def removals(self) -> Iterator[Variant]:
-        groups = list(dict.fromkeys((f.role, f.layer) for q in self.paths for f in q))
-        for size in (1, 2):
-            for dropped in itertools.combinations(groups, size):
-                yield f"is missing {self._words(dropped)}", self._sum(
-                    keep_factor=lambda f: (f.role, f.layer) not in dropped)
-
-    def single_paths(self) -> Iterator[Variant]:
-        if not 1 < len(self.paths) <= MAX_SINGLE_PATHS:
-            return
-        for path in self.paths:
-            through = ", ".join(dict.fromkeys(
-                [_name(path[0].denominator)] + [_name(f.numerator) for f in path
-                                                if f.role == "activation" and f.layer > self.p.layer]))
-            words = (f"has only one of the {len(self.paths)} paths from {self.p.name} to the loss "
-                     f"(the one through {through}); the chain rule sums over all of them")
-            yield words, self._sum(keep_path=lambda q: q is path)
-
-    def softmax_diagonal(self) -> Iterator[Variant]:
-        if not self.net.spec.activations[-1].vector or not self.paths:
-            return
-        L = self.net.model.L
-
-        def diagonal(q):
-            top = next(g for g in q if g.role == "activation" and g.layer == L)
-            return top.numerator.idx == top.denominator.idx
-
-        yield ("uses only the diagonal of the softmax Jacobian; the off-diagonal terms "
-               "-a_i a_m are missing"), self._sum(keep_path=diagonal)
-
-    def transposed_weights(self) -> Iterator[Variant]:
-        m = self.net.model
-        for t in range(self.p.layer + 1, m.L + 1):
-            swapped = []
-            for e, env in enumerate(self.envs):
-                total = mpmath.mpf(0)
-                for q, vals in zip(self.paths, self.values):
-                    term = mpmath.mpf(1)
-                    for i, f in enumerate(q):
-                        if f.role == "weight" and f.layer == t:
-                            j, k = f.expr.idx
-                            if j > m.n[t - 1] or k > m.n[t]:
-                                return  # the transpose does not fit this layer
-                            term *= env[m.W(t, k, j)]
-                        else:
-                            term *= vals[i][e]
-                    total += term
-                swapped.append(total)
-            yield (f"uses the weights of layer {t} with their indices transposed "
-                   f"(W{t}[k,j] where W{t}[j,k] belongs)"), swapped
-
-
 def _candidates(net, p: Param) -> Iterator[tuple[str, sympy.Expr]]:
     """Single local factors a careless formula might add or drop."""
     m, d = net.model, net.derivation
     for j in range(1, m.n[m.L] + 1):
-        yield f"the loss derivative dL/d{_name(m.a(m.L, j))}", d.loss_derivative(j)
+        yield f"the loss derivative dL/d{name(m.a(m.L, j))}", d.loss_derivative(j)
     for l in range(m.L, 0, -1):
         if not net.spec.activations[l - 1].vector:
             for j in range(1, m.n[l] + 1):
                 yield f"the activation derivative of layer {l} at neuron {j}", d.activation_derivative(l, j, j)
     for l in range(m.L, -1, -1):
         for j in range(1, m.n[l] + 1):
-            yield _name(m.a(l, j)) if l else _name(m.x(j)), m.a(l, j)
+            yield name(m.a(l, j)) if l else name(m.x(j)), m.a(l, j)
 
 
 def _extra_or_missing_factor(net, p: Param, envs, truth) -> Iterator[Variant]:
@@ -230,26 +139,93 @@ def _extra_or_missing_factor(net, p: Param, envs, truth) -> Iterator[Variant]:
         yield f"is missing a factor: {words}", [t / v for t, v in zip(truth, values)]
 
 
+class _Overlay(dict):
+    """An environment with some symbols' values replaced."""
+
+    def __init__(self, base: dict, changes: dict):
+        super().__init__(changes)
+        self.base = base
+
+    def __missing__(self, s):
+        return self.base[s]
+
+
+def _chain_symbols(net, p: Param) -> list[NetSymbol]:
+    """The symbols the true gradient is written in, with each a(l)_j's z(l)_j and back."""
+    m, grad = net.model, net.gradient(p)
+    found = {s for e in (grad.simplified, grad.factored) for s in e.free_symbols
+             if isinstance(s, NetSymbol) and s.kind != "delta"}
+    partners = {m.z(s.layer, s.idx[0]) if s.kind == "a" else m.a(s.layer, s.idx[0])
+                for s in found if s.kind in "az" and s.layer}
+    return sorted(found | partners, key=lambda s: s.name)
+
+
+def _swap(net, p: Param, claim: sympy.Expr, text: str, envs, truth) -> str | None:
+    """'uses W1[2,1] where W2[1,2] belongs': one symbol of the claim for another."""
+    own = sorted((s for s in claim.free_symbols if isinstance(s, NetSymbol)), key=lambda s: s.name)
+    chain = _chain_symbols(net, p)
+    if len(own) * len(chain) > MAX_SWAPS:
+        return None
+    for s in own:
+        for t in sorted(chain, key=lambda t: (t.kind != s.kind, t.name)):
+            if t != s and all(equal(evaluate(claim, _Overlay(e, {s: e[t]})), v)
+                              for e, v in zip(envs, truth)):
+                return _swap_words(text, s, t)
+    return None
+
+
+def _spelled(s: NetSymbol) -> str:
+    """A regex for s as a claim may write it: W2[1, 2] or W2_1_2 (x[1] also as a0[1])."""
+    layer = "" if s.layer is None else s.layer
+    kinds = f"(?:{s.kind}{layer}|a0)" if s.kind == "x" else f"{s.kind}{layer}"
+    brackets = r"\s*,\s*".join(map(str, s.idx))
+    return rf"(?<!\w){kinds}(?:\s*\[\s*{brackets}\s*\]|_{'_'.join(map(str, s.idx))}(?!\w))"
+
+
+def _swap_words(text: str, s: NetSymbol, t: NetSymbol) -> str:
+    """Name the swap inside the function it sits in, when every use of s is one."""
+    uses = len(re.findall(_spelled(s), text))
+    calls = re.findall(rf"(?<![\w'])([A-Za-z_]\w*'?)\(\s*{_spelled(s)}\s*\)", text)
+    if uses and len(calls) == uses and len(set(calls)) == 1:
+        f = calls[0]
+        return f"uses {f}({name(s)}) where {f}({name(t)}) belongs"
+    return f"uses {name(s)} where {name(t)} belongs"
+
+
 def _hint(net, p: Param, claim: sympy.Expr) -> str | None:
-    """A weaker diagnosis from the symbols the claim mentions."""
+    """A weaker diagnosis from the symbols the claim mentions.  A delta<l>[j] the
+    claim names stands for everything from layer l to the loss."""
     if LOSS in claim.free_symbols:
         return ("uses the loss L itself, which never appears in a gradient: the chain rule "
                 "multiplies the loss derivative dL/da by the other local derivatives")
     mentioned = claim.free_symbols
-    loss_missing, layers = False, []
+    covered = min((d.layer for d in deltas_of(claim)), default=net.model.L + 1)
+    loss_missing, layers, neuron = False, [], None
     for path in itertools.islice(paths(net.derivation, p, net.simplifier), 1):
         for f in path:
-            if f.role == "activation":
+            if f.role == "activation" and f.layer < covered:
                 needed = f.expr.free_symbols | f.simplified.free_symbols
                 if needed and not needed & mentioned:
-                    layers.append(f.layer)
-            elif f.role == "loss":
+                    neuron = neuron or (_other_neuron(net, p, mentioned) if f.layer == p.layer else None)
+                    layers += [] if neuron and f.layer == p.layer else [f.layer]
+            elif f.role == "loss" and covered > net.model.L:
                 needed = {s for s in f.expr.free_symbols if getattr(s, "kind", None) == "y"}
                 loss_missing = bool(needed and not needed & mentioned)
     parts = (["the loss derivative"] if loss_missing else []) + (
         [f"the activation derivative{'s' if len(layers) > 1 else ''} of {layers_words(layers)}"]
         if layers else [])
-    if not parts:
+    clauses = [f"it never mentions the values that {' and '.join(parts)} "
+               f"depend{'s' if len(parts) == 1 and len(layers) < 2 else ''} on"] if parts else []
+    clauses += [neuron] if neuron else []
+    return "matches no simple variant of the chain, but " + "; and ".join(clauses) if clauses else None
+
+
+def _other_neuron(net, p: Param, mentioned) -> str | None:
+    """'it uses a1[1], ...': a and z of the parameter's layer, at other neurons than p.j."""
+    others = sorted((s for s in mentioned if isinstance(s, NetSymbol) and s.kind in "az"
+                     and s.layer == p.layer and s.idx[0] != p.j), key=lambda s: s.name)
+    if not others:
         return None
-    return ("matches no simple variant of the chain, but it never mentions the values "
-            f"that {' and '.join(parts)} depend{'s' if len(parts) == 1 and len(layers) < 2 else ''} on")
+    m, l = net.model, p.layer
+    return (f"it uses {', '.join(map(name, others))} where the activation derivative of layer {l} "
+            f"is at neuron {p.j} ({name(m.a(l, p.j))} or {name(m.z(l, p.j))})")
