@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -194,6 +195,7 @@ def cmd_check(args) -> int:
 def cmd_explain(args) -> int:
     from .render.document import build
 
+    _check_params_list(args.params)
     net = load_network(args)
     formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
     for path in build(net, formats=formats, outdir=args.output, params=args.params,
@@ -275,10 +277,26 @@ def parse_args(argv: list[str] | None):
         empty = [name for name in slots if getattr(args, name) is None
                  and not (name == "spec" and getattr(args, "layers", None))]
         if word.startswith("-") or not empty:
-            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+            _usage_error(args.command, f"unrecognized arguments: {' '.join(extras)}")
         setattr(args, empty[0], word)
         extras.remove(word)
     return args
+
+
+def _usage_error(command: str | None, message: str):
+    """_Parser.error's line, pointing at the subcommand's own --help where there is one."""
+    prog = f"derive {command}" if command else "derive"
+    raise SpecError(f"{command + ': ' if command else ''}{message} (see {prog} --help)")
+
+
+def _check_params_list(text: str | None) -> None:
+    """--params "W1[1,1] b2[1]": say the list is comma-separated, not only that it is bad."""
+    if not text:
+        return
+    tight = re.sub(r"\s+(?=[^\[\]]*\])", "", text.strip())  # W1[1, 1] is one name
+    if re.search(r"[^\s,]\s+[^\s,]", tight):
+        fixed = re.sub(r"[\s,]+", ",", tight)
+        raise SpecError(f"--params {text!r}: separate the names with commas, e.g. {fixed!r}")
 
 
 def main(argv: list[str] | None = None) -> int:

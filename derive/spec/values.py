@@ -62,7 +62,11 @@ def _matrix(raw: Any, rows: int, cols: int, name: str) -> tuple[tuple[float, ...
     shape_ok = (isinstance(raw, (list, tuple)) and len(raw) == rows
                 and all(isinstance(r, (list, tuple)) and len(r) == cols for r in raw))
     if not shape_ok:
-        raise SpecError(f"{name} must be {rows}x{cols}, got {_shape(raw)}")
+        got = _shape(raw)
+        # W(l) is (neurons of l) x (neurons of l-1): the other way round is the usual slip
+        flipped = (" (transposed? W(l) has one row per neuron of layer l)"
+                   if rows != cols and got == f"{cols}x{rows}" else "")
+        raise SpecError(f"{name} must be {rows}x{cols}, got {got}{flipped}")
     return tuple(tuple(_number(v, f"{name}[{j + 1},{k + 1}]") for k, v in enumerate(r))
                  for j, r in enumerate(raw))
 
