@@ -121,3 +121,85 @@ def test_output_delta_printed_with_cancellation():
     r = recursion_section(net, Style())
     assert r["output_special"] == r"a^{(2)}_{j} - y_{j}"
     assert r["cancellation"].startswith(r"$\sigma'(z) = a(1-a)$ cancels")
+
+
+# -- textbook shape (issue 11 item 5) ------------------------------------------------
+
+import random
+import re
+
+from derive.render.printing import to_text
+
+
+def _read_back(net, text):
+    """A printed text formula as SymPy, symbol for symbol (our own output, not user text):
+    W2[1,3] -> the real symbol W2_1_3 the derivation uses."""
+    names = {}
+
+    def symbol(m):
+        name = f"{m.group(1)}_{m.group(2).replace(',', '_')}"
+        names[name] = net.symbol(m.group(0))
+        return name
+
+    source = re.sub(r"([A-Za-z]+\d*)\[([\d,]+)\]", symbol, text)
+    return sympy.sympify(source, locals={**names, "Piecewise": sympy.Piecewise})
+
+
+def _same_value(net, printed, original, points=3, seed=0):
+    """printed == original at random rational points (every free symbol drawn), to 30 digits."""
+    rng = random.Random(seed)
+    back = _read_back(net, printed)
+    for _ in range(points):
+        at = {s: sympy.Rational(rng.randint(-90, 90), rng.randint(1, 9)) for s in original.free_symbols}
+        want = original.subs(at).evalf(40)
+        assert abs(back.subs(at).evalf(40) - want) <= 1e-30 * (1 + abs(want)), (printed, original)
+
+
+@pytest.mark.parametrize("layers, activation, loss, param, text, latex", [
+    ([1, 1], "sigmoid", "sse", "W1[1,1]", "2*a1[1]*x[1]*(1 - a1[1])*(a1[1] - y[1])",
+     r"2 a^{(1)}_{1} x_{1} \left(1 - a^{(1)}_{1}\right) \left(a^{(1)}_{1} - y_{1}\right)"),
+    ([1, 3], "identity", "mse", "W1[2,1]", "2/3*x[1]*(a1[2] - y[2])",
+     r"\frac{2}{3} x_{1} \left(a^{(1)}_{2} - y_{2}\right)"),
+    ([1, 3], "identity", "mse", "b1[1]", "2/3*(a1[1] - y[1])", r"\frac{2}{3} \left(a^{(1)}_{1} - y_{1}\right)"),
+    ([1, 1, 1], "tanh", "sse", "b2[1]", "2*(1 - a2[1]**2)*(a2[1] - y[1])",
+     r"2 \left(1 - \left(a^{(2)}_{1}\right)^{2}\right) \left(a^{(2)}_{1} - y_{1}\right)"),
+    ([1, 1], "identity", "sse", "b1[1]", "2*(a1[1] - y[1])", r"2 \left(a^{(1)}_{1} - y_{1}\right)"),
+    ([1, 1], "identity", "bce", "b1[1]", "(a1[1] - y[1])/(a1[1]*(1 - a1[1]))",
+     r"\frac{a^{(1)}_{1} - y_{1}}{a^{(1)}_{1} \left(1 - a^{(1)}_{1}\right)}"),
+])
+def test_textbook_shape(layers, activation, loss, param, text, latex):
+    """Hand-written textbook forms: the number in front, (a - y), (1 - a); and the printed
+    text is the derived gradient's value (read back, evaluated exactly)."""
+    net = Network(layers, activation, loss)
+    g = net.gradient(param)
+    assert to_text(g.simplified) == text
+    assert g.latex == latex
+    _same_value(net, text, g.simplified)
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "softplus", "elu", "silu"])
+@pytest.mark.parametrize("loss", ["mse", "sse", "half_sse", "bce", "cross_entropy", "(a-y)**4/4 + (a-y)**3"])
+def test_textbook_shape_keeps_every_value(activation, loss):
+    """Every gradient of a small net, as printed, equals the unprinted expression (a printer
+    that dropped the sign it moved out of a flipped sum fails here, for cross_entropy)."""
+    net = Network([2, 2, 2], activation, loss)
+    for p in net.params():
+        g = net.gradient(p)
+        _same_value(net, to_text(g.simplified), g.simplified, points=2, seed=hash(p.name) % 1000)
+
+
+def test_sums_in_numeric_index_order():
+    net = Network([2, 2, 12], "tanh", "half_sse")
+    g = net.gradient("W1[1,1]")
+    text = to_text(g.simplified)
+    order = [int(i) for i in re.findall(r"delta2\[(\d+)\]", text)]
+    assert order == list(range(1, 13))
+    latex_order = [int(i) for i in re.findall(r"\\delta\^\{\(2\)\}_\{(\d+)\}", g.latex)]
+    assert latex_order == list(range(1, 13))
+    _same_value(net, text, g.simplified)
+
+
+def test_sum_without_network_symbols_keeps_sympy_order():
+    u, v = sympy.symbols("u v")
+    assert to_latex(1 - u) == "1 - u" and to_latex(u - v) == "u - v"
+    assert to_latex(-2 * u + 2 * v) == r"- 2 \left(u - v\right)"
