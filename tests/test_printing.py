@@ -203,3 +203,37 @@ def test_sum_without_network_symbols_keeps_sympy_order():
     u, v = sympy.symbols("u v")
     assert to_latex(1 - u) == "1 - u" and to_latex(u - v) == "u - v"
     assert to_latex(-2 * u + 2 * v) == r"- 2 \left(u - v\right)"
+
+
+def test_grad_table_defines_the_deltas_it_names():
+    """Every delta2[j] the table names is defined below it, and the definition has the
+    value of dL/db2[j] by central differences of a NumPy forward pass written here."""
+    import numpy as np
+
+    from derive.render.report import grad_table, grad_json_chunks
+
+    net = Network([2, 2, 12], "tanh", "half_sse")
+    lines = list(grad_table(net))
+    named = {int(j) for line in lines if not line.startswith("  delta") for j in re.findall(r"delta2\[(\d+)\]", line)}
+    defined = {int(m.group(1)): m.group(2) for line in lines
+               if (m := re.match(r"^  delta2\[(\d+)\] = (.*)$", line))}
+    assert named == set(range(1, 13)) and set(defined) == named
+    rng = np.random.default_rng(7)
+    W1, b1, W2, b2 = rng.normal(size=(2, 2)), rng.normal(size=2), rng.normal(size=(12, 2)) / 2, rng.normal(size=12)
+    x, y = np.array([0.4, -0.3]), rng.uniform(-1, 1, 12)
+    a1 = np.tanh(W1 @ x + b1)
+    a2 = np.tanh(W2 @ a1 + b2)
+
+    def loss(b):
+        return 0.5 * np.sum((np.tanh(W2 @ a1 + b) - y) ** 2)
+
+    for j, text in defined.items():
+        at = {net.symbol(f"a2[{j}]"): a2[j - 1], net.symbol(f"y[{j}]"): y[j - 1]}
+        up, down = b2.copy(), b2.copy()
+        up[j - 1] += 1e-6
+        down[j - 1] -= 1e-6
+        assert float(_read_back(net, text).subs(at)) == pytest.approx((loss(up) - loss(down)) / 2e-6, abs=1e-8)
+    import json
+
+    first = json.loads("".join(grad_json_chunks(net)))["gradients"]["W1[1,1]"]["latex"]
+    assert [int(i) for i in re.findall(r"\\delta\^\{\(2\)\}_\{(\d+)\}", first)] == list(range(1, 13))
