@@ -15,7 +15,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 TEX_TOOLS=(pdflatex latexmk pdftotext pdftoppm)
-TEX_PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-pictures lmodern latexmk poppler-utils)
+TEX_PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-pictures texlive-latex-extra lmodern latexmk poppler-utils)
+# Classes the suite compiles into (exam: exercise sheets; beamer: slide snippets); texlive-latex-extra holds exam.
+TEX_CLASSES=(exam.cls beamer.cls)
 TORCH_REQUIREMENT="torch==2.13.0"   # the CPU wheel on this kind of machine; plain `torch` is a CUDA build
 PYTHON=${PYTHON:-python3}
 
@@ -57,7 +59,10 @@ missing_tex_tools() {
     done
 }
 
-tex_tools_present() { [[ -z $(missing_tex_tools) ]]; }
+tex_tools_present() {
+    [[ -z $(missing_tex_tools) ]] \
+        && [[ $(kpsewhich "${TEX_CLASSES[@]}" 2>/dev/null | wc -l) == "${#TEX_CLASSES[@]}" ]]
+}
 
 tex_compiles() {
     local dir ok=0
@@ -73,7 +78,7 @@ tex_compiles() {
 
 setup_tex() {
     local stamp=.venv/.tex-stamp want
-    want=$(printf '%s\n' "$TEX_PROBE" "${TEX_PACKAGES[@]}" | sha256sum | cut -d' ' -f1)
+    want=$(printf '%s\n' "$TEX_PROBE" "${TEX_PACKAGES[@]}" "${TEX_CLASSES[@]}" | sha256sum | cut -d' ' -f1)
     if tex_tools_present && [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
         return
     fi

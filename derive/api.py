@@ -319,19 +319,22 @@ class Network:
                             f"derive.document.build(net, formats='pdf', outdir=...))")
         return renderers[format](self, **opts)
 
-    def which(self, param: str | Param | None = None, values: Values | Mapping | None = None):
-        """Which derivative does backprop use for `param`? (both, chained: the
-        loss's and the activations'); without a parameter, for every layer.
+    def which(self, param: str | Param | None = None, values: Values | Mapping | None = None,
+              notation: str = "nielsen", loss_symbol: str = "L", question: str = "auto"):
+        """Which derivative does backprop use for `param`? (both, chained); without one, every
+        layer.  `notation`, `loss_symbol` as for `explain`; `question` picks the opening
+        (render.answer_words.QUESTIONS; "auto" reads it from the parameter).
 
         Returns an answer with `.markdown()`, `.latex()` and `.to_json()`.
 
-        >>> answer = Network([1, 1], "identity", "half_sse").which("W1[1,1]")
+        >>> answer = Network([1, 1, 1], "identity", "half_sse").which("W1[1,1]")
         >>> answer.markdown().startswith("**Both, chained.**")
         True
         """
         from .qa.answer import which
 
-        return which(self, param, values)
+        return which(self, param, values, notation=notation, loss_symbol=loss_symbol,
+                     question=question)
 
     def claim(self, param: str | Param, expr: str):
         """Check a claimed formula for dL/dparam (text in x[k], y[j], W1[j,k], a1[j], z1[j]).
@@ -341,6 +344,18 @@ class Network:
         from .qa.claim import check_claim
 
         return check_claim(self, param, expr)
+
+    def exercises(self, count: int = 5, seed: int = 1, questions=None):
+        """`count` seeded exercise variants (values, questions, engine-computed answers);
+        `derive.qa.quiz.build(net, outdir, ...)` writes them as sheets, keys and quizzes.
+
+        >>> v = Network([1, 1], "identity", "half_sse").exercises(1, seed=2, questions="loss")[0]
+        >>> [q.kind for q in v.questions]
+        ['loss']
+        """
+        from .qa.exercises import exercises
+
+        return exercises(self, count, seed, questions)
 
     def code(self, target: str = "numpy") -> str:
         """Source of a standalone NumPy or PyTorch module with loss(), gradients()

@@ -4,7 +4,7 @@
     derive grad SPEC [--values FILE] [--json]
     derive check SPEC [--values FILE] [--points N] [--against torch]
     derive explain SPEC [--format pdf,tex,md] [-o DIR] [--params ...] [--snippet]
-    derive which SPEC [PARAM] [--json] [--format md|tex]
+    derive which SPEC [PARAM] [--json] [--format md|tex] [--notation] [--loss-symbol] [--question]
     derive claim SPEC PARAM EXPR [--json]
     derive code SPEC --target numpy|torch [-o FILE]
 
@@ -84,6 +84,22 @@ def _spec_arguments(p: argparse.ArgumentParser, values: bool = True) -> None:
     _limit_arguments(p)
 
 
+def _which_parser(sub) -> None:
+    """`derive which`: the reader's notation and loss symbol as for explain, and the question."""
+    p = sub.add_parser("which", help='answer "which derivative does backprop use?" for a parameter',
+                       epilog=EPILOG)
+    _spec_arguments(p)
+    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]" (default: every layer)')
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--format", default="md", help="md or tex")
+    p.add_argument("--notation", default="nielsen", help="nielsen (w_jk, k to j) or ij (w_ij, i to j)")
+    p.add_argument("--loss-symbol", default="L", help="L, C or E")
+    # the names are answer_words.QUESTIONS (not imported here: --help loads no SymPy)
+    p.add_argument("--question", default="auto",
+                   help="what the answer opens with: auto (from the parameter), which, output, "
+                        "hidden, bias, p-y (why p - y after softmax), transpose (why W^T delta)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derive", description="Exact, verified backpropagation derivations.",
                      epilog=EPILOG)
@@ -114,12 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss-symbol", default="L", help="L, C or E")
     p.add_argument("--templates", default=None, help="folder of templates overriding the built-in ones")
 
-    p = sub.add_parser("which", help='answer "which derivative does backprop use?" for a parameter',
-                       epilog=EPILOG)
-    _spec_arguments(p)
-    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]" (default: every layer)')
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--format", default="md", help="md or tex")
+    _which_parser(sub)
 
     p = sub.add_parser("claim", help="check a claimed formula for dL/dPARAM", epilog=EPILOG)
     _spec_arguments(p, values=False)
@@ -132,7 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_arguments(p, values=False)
     p.add_argument("--target", choices=["numpy", "torch"], default="numpy")
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
+    _exercises_parser(sub)
     return parser
+
+
+def _exercises_parser(sub) -> None:
+    p = sub.add_parser("exercises", help="exercise sheets and quizzes with answer keys",
+                       epilog=EPILOG)
+    _spec_arguments(p, values=False)
+    p.add_argument("--count", type=int, default=5, help="variants, each with its own values (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the values (default 1)")
+    p.add_argument("--questions", default=None,
+                   help="comma list of forward, loss, delta, gradient, update, factors, formula (default all)")
+    p.add_argument("--format", default=None, help="comma list of pdf, tex, md, moodle, qti, json "
+                                                  "(default pdf,md,json)")
+    p.add_argument("-o", "--output", default="output", help="output folder (default output/)")
 
 
 def load_network(args):
@@ -187,7 +212,7 @@ def cmd_check(args) -> int:
         torch_report = compare_with_torch(net, points=points, **kwargs)
     print(report.table())
     if torch_report is not None:
-        print(torch_report.table())
+        print("\n" + torch_report.table())
     ok = report.passed and (torch_report is None or torch_report.passed)
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -221,7 +246,8 @@ def cmd_which(args) -> int:
     from .qa.answer import which
 
     net = load_network(args)
-    answer = which(net, args.param)
+    answer = which(net, args.param, notation=args.notation, loss_symbol=args.loss_symbol,
+                   question=args.question)
     if args.json:
         print(json.dumps(answer.to_json(), indent=1))
     elif args.format == "tex":
@@ -255,8 +281,18 @@ def cmd_code(args) -> int:
     return EXIT_OK
 
 
+def cmd_exercises(args) -> int:
+    from .qa.quiz import build
+
+    stem = f"{Path(args.spec).stem}-exercises" if args.spec else "exercises"
+    for path in build(load_network(args), args.output, count=args.count, seed=args.seed,
+                      kinds=args.questions, formats=args.format, stem=stem):
+        print(path)
+    return EXIT_OK
+
+
 COMMANDS = {None: cmd_default, "grad": cmd_grad, "check": cmd_check, "explain": cmd_explain,
-            "which": cmd_which, "claim": cmd_claim, "code": cmd_code}
+            "which": cmd_which, "claim": cmd_claim, "code": cmd_code, "exercises": cmd_exercises}
 
 
 def parse_args(argv: list[str] | None):

@@ -216,7 +216,7 @@ CASES = [
          argv=["explain", "--layers", "2,2,1", "--params", "W1[1,1] b2[1]"]),
     Case("unknown command", "derive frob",
          "derive: argument command: invalid choice: 'frob' (choose from 'grad', 'check', 'explain', "
-         "'which', 'claim', 'code') (see derive --help)", argv=["frob"]),
+         "'which', 'claim', 'code', 'exercises') (see derive --help)", argv=["frob"]),
     Case("option value of the wrong type", "derive check --points x",
          "derive: check: argument --points: invalid int value: 'x' (see derive check --help)",
          argv=["check", "--points", "x", "--layers", "2,1"]),

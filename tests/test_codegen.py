@@ -23,7 +23,8 @@ import sympy
 
 import derive
 from derive.cli import main as cli_main
-from derive.export.codegen import ArrayPrinter, generate, softplus, sigmoid, stable, to_code
+from derive.check.stable import SIGMOID as sigmoid, SOFTPLUS as softplus, stabilize as stable
+from derive.export.codegen import ArrayPrinter, generate, to_code
 from derive.errors import RenderError
 from derive.spec.registry import ACTIVATIONS, LOSSES
 
@@ -341,3 +342,40 @@ def test_codegen_numpy_nested_lists(tmp_path):
     for k in params:
         assert_close(got[k], want[k], f"lists {k}")
     assert_close(module.loss({k: v.tolist() for k, v in params.items()}, x[0], y[0]), want_loss, "loss")
+
+
+def test_stable_table_rows_all_print_for_both_targets():
+    """Every placeholder the one table of stable rewrites writes has code in both targets."""
+    from derive.check.stable import PLACEHOLDERS
+
+    u = sympy.Symbol("u", real=True)
+    for target in TARGETS:
+        for f in PLACEHOLDERS:
+            assert to_code(f(u), target) != "", (target, f)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_stable_forms_far_out_match_mpmath(target, tmp_path):
+    """gelu's Phi(z) as erfc (no 1 - 0.99... at z = -8) and elu's e^z - 1 as expm1 (no
+    cancellation at z = 1e-9): the generated forward pass against mpmath at 50 digits."""
+    import mpmath
+
+    if target == "torch":
+        _torch()
+    z = [-8.0, -3.0, -1e-9, 1e-9]
+    for name, exact in [("gelu", lambda v: v * mpmath.ncdf(v)),
+                        ("elu", lambda v: v if v > 0 else mpmath.expm1(v))]:
+        module = load_module(generate(derive.Network([1, 4], name, "half_sse"), target), tmp_path)
+        params = {"W1": np.array([[v] for v in z]), "b1": np.zeros(4)}
+        if target == "torch":
+            import torch
+
+            params = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()}
+            x = torch.ones((1, 1), dtype=torch.float64)
+        else:
+            x = np.ones((1, 1))
+        got = np.asarray(module.forward(params, x)[-1]).ravel()
+        with mpmath.workdps(50):
+            ref = [float(exact(mpmath.mpf(v))) for v in z]
+        for g, r, v in zip(got, ref, z):
+            assert abs(g - r) <= 1e-14 * abs(r), (name, target, v, g, r)

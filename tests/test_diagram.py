@@ -11,7 +11,9 @@ import pytest
 
 from derive.render import diagram
 from derive.calculus.backprop import Derivation
-from derive.render.diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, layout, svg, tikz
+from derive.render.diagram import layout, svg, tikz
+from derive.render import roles
+from derive.render.roles import ROLE_COLOURS, XCOLOR_DEFINITIONS
 from derive.calculus.model import Param, SymbolicModel
 from derive.calculus.paths import ROLES, paths
 from derive.spec.registry import X, Activation
@@ -254,6 +256,25 @@ def test_tikz_golden_1_1():
 def test_role_colours_cover_the_roles():
     assert tuple(ROLE_COLOURS) == ROLES
     assert all(len(h) == 7 and h.startswith("#") for h in ROLE_COLOURS.values())
+
+
+def test_one_role_table_feeds_diagram_documents_and_which():
+    """The diagram's legend, the documents' legend and which's colour key read one table."""
+    from derive.render.formulas import Style
+
+    assert tuple(roles.ROLES) == ROLES
+    assert [r.xcolor for r in roles.ROLES.values()] == ["deriveLoss", "deriveActivation",
+                                                         "deriveWeight", "deriveInput"]
+    legend = Style(target="md").legend()
+    assert [(e["role"], e["name"], e["colour"]) for e in legend] == [
+        (r.name, r.words, r.colour) for r in roles.ROLES.values()]
+    assert Style(target="tex").legend()[0]["square"] == r"\textcolor{deriveLoss}{\blacksquare}"
+    from derive.api import Network
+
+    picture = svg(Network([2, 2, 1]).spec, Param(1, "W", 1, 1))
+    for r in roles.ROLES.values():
+        assert r.colour in picture
+    assert "weight ∂z/∂a = W" in picture and "loss ∂L/∂a" in picture and "input ∂z/∂W = a" in picture
 
 
 def test_tikz_needs_no_amsmath():

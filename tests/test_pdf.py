@@ -24,7 +24,7 @@ from derive.cli import DEFAULT_EXAMPLE, main
 from derive.render.document import build
 from derive.errors import ToolError
 from derive.spec.registry import ACTIVATIONS, LOSSES
-from derive.check.verify import random_values
+from derive.check.points import Sampler
 
 TOOLS = ("pdflatex", "pdftotext", "pdftoppm", "pdfinfo")
 DEFAULT_STEM = "backpropagation-in-a-2-2-2-sigmoid-network"
@@ -117,10 +117,9 @@ def _matrix_networks() -> list[Network]:
         nets.append(Network([2, 2, 2], activation=[hidden.pop(), "identity"], loss="half_sse"))
     used = {r.name for n in nets for r in n.spec.activations} | {n.spec.loss.name for n in nets}
     assert used >= set(ACTIVATIONS) | set(LOSSES)
-    rng = np.random.default_rng(5)
     with_values = []
     for net in nets:
-        v = random_values(net.evaluator, rng)
+        v = Sampler(net.evaluator, seed=5).fresh()
         raw = {"x": list(v.x), "y": list(v.y), "learning_rate": 0.1,
                **{f"W{l}": [list(r) for r in w] for l, w in v.W.items()},
                **{f"b{l}": list(b) for l, b in v.b.items()}}

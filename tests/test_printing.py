@@ -107,7 +107,7 @@ def test_escape_md_escapes_markup():
 
 
 def test_general_prints_a_row_formula_for_neuron_j():
-    from derive.render.content import general
+    from derive.render.rows import general
 
     style = Style()
     assert general(style, A * (1 - A), {A: "a^{(2)}_{j}"}) == r"a^{(2)}_{j} \left(1 - a^{(2)}_{j}\right)"
@@ -237,3 +237,31 @@ def test_grad_table_defines_the_deltas_it_names():
 
     first = json.loads("".join(grad_json_chunks(net)))["gradients"]["W1[1,1]"]["latex"]
     assert [int(i) for i in re.findall(r"\\delta\^\{\(2\)\}_\{(\d+)\}", first)] == list(range(1, 13))
+
+
+def test_relu_family_derivatives_print_as_iverson_brackets():
+    from derive.spec.registry import ACTIVATIONS
+
+    y = sympy.Symbol("y")
+    relu, leaky, elu = (ACTIVATIONS[n].derivative() for n in ("relu", "leaky_relu", "elu"))
+    assert to_latex(relu) == r"\left[x > 0\right]"
+    assert to_latex(3 * y * relu) == r"3 y \left[x > 0\right]"  # one bracket needs no parentheses
+    assert to_latex(leaky) == r"\left[x > 0\right] + \frac{1}{100}\, \left[x \leq 0\right]"
+    assert to_latex(y * elu) == r"y \left(\left[x > 0\right] + e^{x}\, \left[x \leq 0\right]\right)"
+    # three pieces are not a ReLU family member: SymPy's cases block
+    three = sympy.Piecewise((1, X > 1), (2, X > 0), (0, True))
+    assert r"\begin{cases}" in to_latex(three)
+    # the brackets evaluate as the Piecewise does on both sides of the kink
+    for z in (-0.5, 0.5):
+        assert float(leaky.subs(X, z)) == (1.0 if z > 0 else 0.01)
+
+
+def test_printer_settings_are_public():
+    from derive.render.printing import DerivePrinter, loss_symbol
+
+    printer = DerivePrinter({"notation": "ij", "loss_symbol": "C"})
+    assert printer.settings["notation"] == "ij" and printer.settings["loss_symbol"] == "C"
+    assert printer.settings["fold_sums"] == 0
+    printer.settings["notation"] = "nielsen"  # a copy: the printer keeps its own
+    assert printer.settings["notation"] == "ij"
+    assert loss_symbol(loss_symbol="E") == "E"

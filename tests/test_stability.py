@@ -3,7 +3,7 @@
 References are the textbook definitions evaluated in mpmath with enough digits that
 50 significant digits survive (1 - sigmoid(1000) needs 435 digits before it is not 0),
 and derivatives come from `mpmath.diff` of those definitions, independent of SymPy and
-of numeric.stabilize.  Where the value really is undefined (ln 0) or beyond float64,
+of check/stable.py.  Where the value really is undefined (ln 0) or beyond float64,
 the tests require a one-line SpecError naming the quantity.
 """
 
@@ -17,7 +17,7 @@ import sympy
 
 from derive import Network
 from derive.errors import SpecError
-from derive.check.numeric import ERFC, SIGMOID, SOFTPLUS, stabilize
+from derive.check.stable import ERFC, SIGMOID, SOFTPLUS, stabilize
 from derive.spec.registry import ACTIVATIONS, LOSSES, A, X, Y
 
 ZS = [-1000.0, -100.0, -30.0, -1e-8, 0.5, 30.0, 100.0, 1000.0]

@@ -142,6 +142,55 @@ def test_cli_check_against_torch_fails_when_torch_disagrees(torch, monkeypatch, 
     assert "all gradients agree" in out and out.splitlines()[-1] == "TORCH DISAGREES"
 
 
+# -- the two checks side by side -----------------------------------------------------
+
+def _wrong_in_one_parameter(monkeypatch, layer: int, j: int, k: int, factor: float) -> None:
+    """Every derived value goes through Evaluator.run: scale dL/dW(layer)[j,k] there."""
+    original = Evaluator.run
+
+    def run(self, values):
+        trace, gW, gb = original(self, values)
+        gW = {l: g.copy() for l, g in gW.items()}
+        gW[layer][j - 1, k - 1] *= factor
+        return trace, gW, gb
+
+    monkeypatch.setattr(Evaluator, "run", run)
+
+
+@pytest.mark.parametrize("acts,loss", [(["tanh", "sigmoid"], "bce"), (["elu", "softmax"], "cross_entropy")])
+def test_both_checks_flag_the_same_wrong_gradient(torch, monkeypatch, acts, loss):
+    net = Network([3, 4, 2] if acts[-1] != "softmax" else [3, 4, 3], acts, loss)
+    right, right_torch = net.check(points=3), torchcheck.compare_with_torch(net, points=3)
+    assert right.passed and right_torch.passed, right.table() + right_torch.table()
+    _wrong_in_one_parameter(monkeypatch, 2, 2, 3, 1 + 1e-5)  # one part in 100,000
+    wrong, wrong_torch = net.check(points=3), torchcheck.compare_with_torch(net, points=3)
+    for report in (wrong, wrong_torch):
+        assert not report.passed
+        assert [r.failures for r in report.layers] == [0, 3]  # W2[2,3] at each of 3 points
+        assert report.layers[1].worst.startswith("W2[2,3]: derived ")
+        assert report.table().splitlines()[-1] in ("GRADIENTS DISAGREE", "TORCH DISAGREES")
+
+
+def test_complex_step_reference_needs_no_derivative_and_matches_torch(torch, monkeypatch):
+    """verify's reference with every derived quantity broken still equals torch's autograd."""
+    from derive.check.numeric import as_arrays
+    from derive.check.points import Sampler
+    from derive.check.verify import reference_gradients
+
+    net = Network([3, 4, 3, 2], ["elu", "gelu", "sigmoid"], "bce")
+    ev, point = net.evaluator, Sampler(net.evaluator, seed=9).fresh()
+    _, (tW, tb) = torchcheck.torch_arrays(net, point)
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the complex-step reference used the derivation")
+
+    for name in ("backward", "_local", "_output_delta", "run", "gradients", "loss_and_gradients"):
+        monkeypatch.setattr(Evaluator, name, broken)
+    rW, rb = reference_gradients(ev, *as_arrays(point, ev.n, ev.spec.bias))
+    for l in tW:
+        assert abs(rW[l] - tW[l]).max() <= 1e-12 and abs(rb[l] - tb[l]).max() <= 1e-12, l
+
+
 # -- paths that need no torch ---------------------------------------------------------
 
 def test_compare_with_torch_refuses_custom_activation():

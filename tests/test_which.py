@@ -258,8 +258,8 @@ def test_which_markdown_uses_mathjax_safe_macros_only():
 def test_which_markdown_opening_paragraph():
     md = which(derive.Network([2, 2, 2]), "W2[1,1]").markdown()
     first = md.split("\n\n")[0]
-    assert first.startswith("**Both, chained.** Backpropagation uses the derivative of the loss "
-                            "*and* the derivatives of the activation functions")
+    assert first.startswith("**Both, chained: one of each at the output layer.** Backpropagation "
+                            "uses the derivative of the loss *and* the derivatives of the activation functions")
     assert "the loss derivative $\\frac{\\partial L}{\\partial a^{(2)}_{i}}$ enters once, at the output" in first
     assert "(layer 2: $\\sigma'$)" in first
     assert "no weights lie downstream, since the parameter is in the output layer" in first
@@ -268,8 +268,8 @@ def test_which_markdown_opening_paragraph():
 
 def test_which_markdown_colours_each_factor_by_role():
     md = which(derive.Network([2, 2, 2]), "W2[1,1]").markdown()
-    assert (r"&= {\color{#D55E00}{\left(a^{(2)}_{1} - y_{1}\right)}}\,"
-            r"{\color{#332288}{a^{(2)}_{1} \left(1 - a^{(2)}_{1}\right)}}\,"
+    assert (r"\frac{\partial L}{\partial W^{(2)}_{11}} &= {\color{#D55E00}{\left(a^{(2)}_{1} - y_{1}\right)}} \cdot "
+            r"{\color{#332288}{a^{(2)}_{1} \left(1 - a^{(2)}_{1}\right)}} \cdot "
             r"{\color{#882255}{a^{(1)}_{1}}} \\") in md.splitlines()
 
 
@@ -290,21 +290,17 @@ def test_which_markdown_with_values_gives_the_number_and_path_sum():
 def test_which_markdown_large_network_shows_the_sum_form():
     md = which(derive.Network([4, 16, 16, 16, 2], "tanh", "mse"), "W1[1,1]").markdown()
     assert "There are 512 paths, too many to list one by one" in md
-    assert r"\sum_{i_{4}=1}^{2} \sum_{i_{3}=1}^{16} \sum_{i_{2}=1}^{16}" in md
+    assert r"= \sum_{m_{2}=1}^{16} \sum_{m_{3}=1}^{16} \sum_{m_{4}=1}^{2} " in md
     assert md.count(r"&\quad + ") == 0
     assert 512 > LISTED_PATHS
     softmax = which(derive.Network([3, 16, 10], ["relu", "softmax"], "cross_entropy"), "W1[2,3]").markdown()
-    assert r"\sum_{o=1}^{10} \sum_{i_{2}=1}^{10}" in softmax
-    assert r"\frac{\partial a^{(2)}_{o}}{\partial z^{(2)}_{i_{2}}}" in softmax
+    assert r"= \sum_{m_{2}=1}^{10} \sum_{o=1}^{10} {\color" in softmax
+    assert r"\frac{\partial a^{(2)}_{o}}{\partial z^{(2)}_{m_{2}}}" in softmax
 
 
-def test_which_markdown_deep_network_is_short_and_quick():
-    import time
-
+def test_which_markdown_deep_network_is_short():
     net = derive.Network([4] + [16] * 30 + [2], "tanh", "mse")
-    start = time.monotonic()
     md = which(net).markdown()
-    assert time.monotonic() - start < 30
     assert "Layers 2 to 28 follow the same pattern" in md
     assert r"(l = 1, \dots, 30)" in md
     assert len(md) < 20_000
@@ -316,7 +312,11 @@ def test_which_tex_fragment_compiles(tmp_path):
             pytest.fail("pdflatex missing: run ./dev.sh setup")
         pytest.skip("pdflatex missing")
     net = derive.Network([2, 2, 3], ["sigmoid", "softmax"], "cross_entropy")
-    fragment = which(net, "W1[1,1]").latex() + "\n" + which(net).latex()
+    relu = derive.Network([2, 2, 2], ["leaky_relu", "sigmoid"], "bce")
+    fragment = "\n".join([which(net, "W1[1,1]").latex(), which(net).latex(), which(net, "W2[1,2]").latex(),
+                          which(net, "W1[1,1]", question="transpose", notation="ij").latex(),
+                          which(relu, "b1[1]", loss_symbol="C").latex()])
+    assert "p - y" in fragment and r"^{\top}" in fragment and "as PyTorch does" in fragment
     assert r"\definecolor{deriveLoss}{HTML}{D55E00}" in fragment
     assert "$$" not in fragment
     (tmp_path / "answer.tex").write_text(fragment)

@@ -23,7 +23,7 @@ symbols (with their own equations), instead of a tree exponential in depth.
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import sympy
 
@@ -41,24 +41,29 @@ class Derivation:
         self.model = model
         self.L = model.L
         self.n = model.n
+        # f_l'(x) per layer: a dict on the instance, not lru_cache on the method,
+        # whose class-level cache would keep every Derivation alive
+        self._derivative_rows: dict[int, sympy.Expr] = {}
 
     def __repr__(self) -> str:
         return f"Derivation({self.model.spec.describe()})"
 
     # -- local derivatives (SymPy calculus, once per row) ------------------
     @cached_property
-    def _loss_term_derivative(self) -> sympy.Expr:
+    def loss_term_derivative(self) -> sympy.Expr:
         """d/da of one output's loss term, in the registry symbols a, y."""
         return sympy.diff(self.model.spec.loss.per_output(A, Y, self.n[self.L]), A)
 
-    @lru_cache(maxsize=None)
-    def _activation_derivative_row(self, l: int) -> sympy.Expr:
-        return self.model.spec.activations[l - 1].derivative()
+    def activation_derivative_row(self, l: int) -> sympy.Expr:
+        """f_l'(x) in the registry symbol x, derived once per layer."""
+        if l not in self._derivative_rows:
+            self._derivative_rows[l] = self.model.spec.activations[l - 1].derivative()
+        return self._derivative_rows[l]
 
     def loss_derivative(self, j: int) -> sympy.Expr:
         """dL/da(L)_j (each loss term depends on its own output only)."""
         m = self.model
-        return self._loss_term_derivative.xreplace({A: m.a(self.L, j), Y: m.y(j)})
+        return self.loss_term_derivative.xreplace({A: m.a(self.L, j), Y: m.y(j)})
 
     def activation_derivative(self, l: int, i: int, m: int) -> sympy.Expr:
         """da(l)_i/dz(l)_m: in z for elementwise layers (zero off the
@@ -68,7 +73,7 @@ class Derivation:
             return softmax_jacobian(model.a(l, i), model.a(l, m), i == m)
         if i != m:
             return sympy.Integer(0)
-        return self._activation_derivative_row(l).xreplace({X: model.z(l, m)})
+        return self.activation_derivative_row(l).xreplace({X: model.z(l, m)})
 
     # -- the delta equations ------------------------------------------------
     def delta_definition(self, l: int, j: int) -> sympy.Expr:

@@ -91,7 +91,7 @@ class ExplicitForm:
                      if isinstance(node, NetSymbol) and node.kind in ("z", "a") else None)
 
     @cached_property
-    def _forward_map(self) -> dict:
+    def forward_map(self) -> dict:
         """z(l)_j and a(l)_j -> their written-out expressions (shared subtrees)."""
         m, mapping = self.model, {}
         prev = {m.a(0, k): m.x(k) for k in range(1, m.n[0] + 1)}
@@ -114,4 +114,4 @@ class ExplicitForm:
         size = self.estimate(factored)
         if size > EXPLICIT_MAX_NODES:
             return None, size
-        return factored.xreplace(self._forward_map), size
+        return factored.xreplace(self.forward_map), size

@@ -60,6 +60,11 @@ class NetSymbol(sympy.Symbol):
         return self._parts[2]
 
 
+def param_name(kind: str, layer: int, j: int, k: int | None = None) -> str:
+    """The one way a parameter's name is written: W2[1,3], b1[2] (1-based, as users type it)."""
+    return f"W{layer}[{j},{k}]" if kind == "W" else f"b{layer}[{j}]"
+
+
 @dataclass(frozen=True, order=True)
 class Param:
     """A trainable parameter: W(layer)[j, k] or b(layer)[j], 1-based."""
@@ -71,13 +76,27 @@ class Param:
 
     @property
     def name(self) -> str:
-        return f"W{self.layer}[{self.j},{self.k}]" if self.kind == "W" else f"b{self.layer}[{self.j}]"
+        return param_name(self.kind, self.layer, self.j, self.k)
 
     def __repr__(self) -> str:
         return f"Param({self.name})"
 
 
-_PARAM = re.compile(r"^\s*([Wb])\s*(\d+)\s*\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
+#: A parameter name as users type it: W2[1,3], b1[2]; `*` for every index (W2[*], b1[*], W2[1,*]).
+PARAM_NAME = re.compile(r"^\s*([Wb])\s*(\d+)\s*\[\s*(\*|\d+)\s*(?:,\s*(\*|\d+)\s*)?\]\s*$")
+
+
+def split_names(text: str) -> list[str]:
+    """Split on commas outside brackets: 'W1[1,1],b2[*]' -> ['W1[1,1]', 'b2[*]']."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    return items + [current]
 
 
 class SymbolicModel:
@@ -129,24 +148,47 @@ class SymbolicModel:
                     yield Param(l, "b", j)
 
     def param(self, name: str, field: str = "parameter") -> Param:
-        """Parse a user's parameter name (``W2[1,3]``, ``b1[2]``) and check its range."""
-        m = _PARAM.match(name) if isinstance(name, str) else None
-        if not m:
-            raise SpecError(f"{field} {name!r} is not a parameter name like 'W1[1,2]' or 'b2[1]'")
-        kind, l, j = m.group(1), int(m.group(2)), int(m.group(3))
-        k = int(m.group(4)) if m.group(4) else None
+        """Parse one parameter name (``W2[1,3]``, ``b1[2]``) and check its range; an error
+        names the position of the offending part."""
+        params = self.select_one(name, field, wildcards=False)
+        return params[0]
+
+    def select(self, text: str, field: str = "--params") -> list[Param]:
+        """The parameters a comma list of names with wildcards selects, in order, without repeats."""
+        chosen: list[Param] = []
+        for item in split_names(text):
+            chosen += [p for p in self.select_one(item, f"{field} item") if p not in chosen]
+        return chosen
+
+    def select_one(self, name: str, field: str, wildcards: bool = True) -> list[Param]:
+        """Every parameter one name selects: one, or all the indices a `*` stands for."""
+        m = PARAM_NAME.match(name) if isinstance(name, str) else None
+        if not m or (not wildcards and "*" in name):
+            example = "'W1[1,2]', 'W2[*]' or 'b1[*]'" if wildcards else "'W1[1,2]' or 'b2[1]'"
+            raise SpecError(f"{field} {name!r} is not a parameter name like {example} (at position 1)")
+        kind, l, j, k = m.group(1), int(m.group(2)), m.group(3), m.group(4)
+        if kind == "W" and k is None and j == "*":  # W2[*]: every row and column
+            k = "*"
+        where = lambda g: f" (at position {m.start(g) + 1})"  # noqa: E731
         if (kind == "W") != (k is not None):
-            raise SpecError(f"{field} {name!r}: W takes two indices [j,k], b takes one [j]")
+            raise SpecError(f"{field} {name!r}: W takes two indices [j,k], b takes one [j]{where(1)}")
         if not 1 <= l <= self.L:
-            raise SpecError(f"{field} {name!r}: layer {l} is not in 1..{self.L}")
+            raise SpecError(f"{field} {name!r}: layer {l} is not in 1..{self.L}{where(2)}")
         if kind == "b" and not self.spec.bias:
-            raise SpecError(f"{field} {name!r}: this network has no biases (bias = false)")
-        if not 1 <= j <= self.n[l]:
-            raise SpecError(f"{field} {name!r}: row j={j} is not in 1..{self.n[l]} (layer {l} has {self.n[l]} neurons)")
-        if k is not None and not 1 <= k <= self.n[l - 1]:
-            raise SpecError(f"{field} {name!r}: column k={k} is not in 1..{self.n[l - 1]} "
-                            f"(layer {l - 1} has {self.n[l - 1]} neurons)")
-        return Param(l, kind, j, k)
+            raise SpecError(f"{field} {name!r}: this network has no biases (bias = false){where(1)}")
+        rows = self._indices(name, field, j, self.n[l], f"row j={j}", f"layer {l}", where(3))
+        if kind == "b":
+            return [Param(l, "b", r) for r in rows]
+        cols = self._indices(name, field, k, self.n[l - 1], f"column k={k}", f"layer {l - 1}", where(4))
+        return [Param(l, "W", r, c) for r in rows for c in cols]
+
+    @staticmethod
+    def _indices(name, field, text, size, what, layer, where) -> range | list[int]:
+        if text == "*":
+            return range(1, size + 1)
+        if not 1 <= int(text) <= size:
+            raise SpecError(f"{field} {name!r}: {what} is not in 1..{size} ({layer} has {size} neurons){where}")
+        return [int(text)]
 
     # -- forward definitions ----------------------------------------------
     def z_definition(self, l: int, j: int) -> sympy.Expr:

@@ -101,7 +101,7 @@ def _path(d: Derivation, s: Simplifier, p: Param, neurons: tuple[int, ...], out:
 def _simplified_loss_derivative(d: Derivation, j: int) -> sympy.Expr:
     m = d.model
     # `shorter` is cached: once per loss row, not once per path
-    return shorter(d._loss_term_derivative).xreplace({A: m.a(d.L, j), Y: m.y(j)})
+    return shorter(d.loss_term_derivative).xreplace({A: m.a(d.L, j), Y: m.y(j)})
 
 
 def path_product(path: Path, simplified: bool = False) -> sympy.Expr:

@@ -10,20 +10,30 @@ cross-entropy gives a_j sum_i y_i - y_j, which is a_j - y_j because the
 targets of a cross-entropy are a distribution (spec.py enforces sum y = 1).
 The tests evaluate every simplified form against the factored one.
 
-`shorter` runs cancel/factor under a time budget (`SIMPLIFY_SECONDS`): a
-custom loss or activation can make them slow, and then the unsimplified
-form, of the same value, is shown instead of waiting.
+`shorter` tries factor(cancel(e)), which SymPy cannot interrupt and which a
+custom loss can make slow (a loss (a-y)^20/(a+y)^15 + ... took ~2 s, one in six
+functions of a and y raised to the 5th ~3 s).  So it first measures its input
+(`written_size`, and `monomials`: a bound on the polynomial cancel expands,
+from the degree and the number of generators, each one walk over the shared
+tree) and leaves anything over `SHORTER_MAX_SIZE` or `SHORTER_MAX_MONOMIALS` as
+it is; within those limits the two calls took at most ~0.2 s on the inputs we
+tried (0.45 s with the 2 cores at load 10; `benchmarks/bench_expressions.py`),
+and every row of the tables is far inside.  The decision
+depends on the input alone, so it is cached; a caller's `Deadline`, checked before
+cancel and between cancel and factor, can still cut the work short; such a result,
+which depended on the clock, is returned but never cached.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cached_property, lru_cache
 
 import sympy
 
 from .backprop import Derivation, softmax_jacobian
-from ..spec.expressions import OutOfTime, time_budget
+from ..spec.deadline import Deadline
 from .model import Param
 from ..spec.registry import A, Y
 
@@ -35,19 +45,88 @@ CANCELLATIONS = {
 }
 
 
-#: Seconds `shorter` may spend on one expression before keeping it as it is.
+#: Inputs `shorter` hands to cancel/factor: written-out SymPy nodes, and `monomials`
+#: (the table's rows need at most 56; 500 took at most ~0.2 s in the cases we tried).
+SHORTER_MAX_SIZE = 150
+SHORTER_MAX_MONOMIALS = 500
+#: Seconds `shorter` may spend when the caller gives no deadline.
 SIMPLIFY_SECONDS = 2.0
+#: Finished results of `shorter` (input -> output); cleared when it reaches the limit.
+_SHORTER_CACHE: dict[sympy.Expr, sympy.Expr] = {}
+SHORTER_CACHE_LIMIT = 256
 
 
-@lru_cache(maxsize=64)
-def shorter(expr: sympy.Expr) -> sympy.Expr:
-    """factor(cancel(expr)) where that is shorter and done within the budget, else expr."""
-    try:
-        with time_budget(SIMPLIFY_SECONDS):
-            candidate = sympy.factor(sympy.cancel(expr))
-    except OutOfTime:
+def shorter(expr: sympy.Expr, deadline: Deadline | None = None) -> sympy.Expr:
+    """factor(cancel(expr)) where that is shorter, else expr; inputs over the limits are left."""
+    if expr in _SHORTER_CACHE:
+        return _SHORTER_CACHE[expr]
+    if written_size(expr) > SHORTER_MAX_SIZE or monomials(expr) > SHORTER_MAX_MONOMIALS:
+        return _remember(expr, expr)
+    deadline = Deadline(SIMPLIFY_SECONDS) if deadline is None else deadline
+    if deadline.expired():
+        return expr  # the clock decided: not cached
+    cancelled = sympy.cancel(expr)
+    if deadline.expired():
         return expr
-    return candidate if sympy.count_ops(candidate) < sympy.count_ops(expr) else expr
+    candidate = sympy.factor(cancelled)
+    return _remember(expr, candidate if sympy.count_ops(candidate) < sympy.count_ops(expr)
+                     else expr)
+
+
+def _remember(expr: sympy.Expr, result: sympy.Expr) -> sympy.Expr:
+    if len(_SHORTER_CACHE) >= SHORTER_CACHE_LIMIT:
+        _SHORTER_CACHE.clear()  # simple bound; the loss rows that hit it are few
+    _SHORTER_CACHE[expr] = result
+    return result
+
+
+def written_size(expr: sympy.Basic) -> int:
+    """Nodes of ``expr`` written out as a tree, in one pass over its distinct nodes."""
+    return _fold(expr, {}, lambda node, parts: 1 + sum(parts))
+
+
+def monomials(expr: sympy.Basic) -> int:
+    """How many monomials cancel may have to expand: C(degree + g, g) for g generators.
+
+    The degree is that of numerator plus denominator once the fractions are put
+    over one denominator (sums add their denominators, integer powers multiply);
+    every symbol, function call or non-integer power is a generator.
+    """
+    generators: set[sympy.Basic] = set()
+
+    def combine(node: sympy.Basic, parts: list[tuple[int, int]]) -> tuple[int, int]:
+        if node.is_Number or not (node.args or node.is_Symbol):
+            return 0, 0
+        if node.is_Add:
+            den = sum(d for _, d in parts)
+            return max(n + den - d for n, d in parts), den
+        if node.is_Mul:
+            return sum(n for n, _ in parts), sum(d for _, d in parts)
+        if node.is_Pow and node.exp.is_Integer:
+            k, (n, d) = int(node.exp), parts[0]
+            return (k * n, k * d) if k >= 0 else (-k * d, -k * n)
+        generators.add(node)  # a symbol, or a call cancel treats as one
+        return 1, 0
+    num, den = _fold(expr, {}, combine)
+    return math.comb(num + den + len(generators), len(generators))
+
+
+def _fold(expr: sympy.Basic, memo: dict[int, tuple[sympy.Basic, int]], combine) -> int:
+    """Bottom-up ``combine(node, [values of args])`` over distinct nodes, without recursion."""
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if id(node) in memo:
+            stack.pop()
+            continue
+        pending = [arg for arg in node.args if id(arg) not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        # the node is kept in the memo so that its id cannot be reused meanwhile
+        memo[id(node)] = (node, combine(node, [memo[id(arg)][1] for arg in node.args]))
+    return memo[id(expr)][1]
 
 
 class Simplifier:
@@ -74,11 +153,11 @@ class Simplifier:
         return self.derivation.activation_derivative(l, i, m)
 
     @cached_property
-    def _output_term(self) -> sympy.Expr:
+    def output_term(self) -> sympy.Expr:
         """dL/da * f'(z) for one elementwise output, in the row symbols a, y."""
         spec = self.model.spec
         row = spec.activations[-1]
-        d_loss = self.derivation._loss_term_derivative
+        d_loss = self.derivation.loss_term_derivative
         if row.in_terms_of_a is None:
             return d_loss  # multiplied by f'(z) per neuron in output_delta
         return shorter(d_loss * row.in_terms_of_a(A))
@@ -93,7 +172,7 @@ class Simplifier:
             return sympy.Add(*[self.derivation.loss_derivative(i) *
                                softmax_jacobian(m.a(L, i), a, i == j)
                                for i in range(1, m.n[L] + 1)])
-        term = self._output_term.xreplace({A: a, Y: y})
+        term = self.output_term.xreplace({A: a, Y: y})
         if row.in_terms_of_a is None:
             term = term * self.derivation.activation_derivative(L, j, j)
         return term

@@ -5,7 +5,7 @@ layer: delta(L) from the output term, delta(l) = W(l+1)^T delta(l+1) * f_l'
 and dL/dW(l) = delta(l) a(l-1)^T.  Every local derivative is the compiled
 SymPy expression of the derivation, in the simplified form of simplify.py
 (a(1-a) rather than e^-z/(1+e^-z)^2; a - y at the output where it cancels),
-with a written as f(z) so that numeric.stabilize can turn it into a form
+with a written as f(z) so that stable.stabilize can turn it into a form
 without cancellation or overflow (a(1-a) -> sigma(z) sigma(-z)): the same
 value, proven by the tests against mpmath, finite and accurate for z = +-1000.
 Cost is one matrix product per layer, so a 32-layer width-16 network takes
@@ -100,7 +100,8 @@ class Evaluator:
 
     # -- compiled pieces ------------------------------------------------------
     @cached_property
-    def _forward(self):
+    def activation_functions(self):
+        """Per layer l = 1..L, f_l as a NumPy function of z(l) (softmax for a vector row)."""
         return [None] + [softmax if row.vector else compile_expr(row.definition, (X,))
                          for row in self.spec.activations]
 
@@ -119,13 +120,13 @@ class Evaluator:
 
     @cached_property
     def _loss_term_derivative(self):
-        return compile_expr(self.simplifier.derivation._loss_term_derivative, (A, Y))
+        return compile_expr(self.simplifier.derivation.loss_term_derivative, (A, Y))
 
     @cached_property
     def _output_term(self):
         """delta(L)_j of an elementwise output as a function of (a, z, y)."""
         row = self.spec.activations[-1]
-        term = self.simplifier._output_term
+        term = self.simplifier.output_term
         if row.in_terms_of_a is None:
             term = term * row.derivative()
         return compile_expr(_compose(term, row), (A, X, Y))
@@ -140,7 +141,7 @@ class Evaluator:
         with np.errstate(all="ignore"):  # overflow is reported by `diagnose`, not warned
             for l in range(1, self.L + 1):
                 z[l] = a[l - 1] @ W[l].T + b[l]
-                a[l] = self._forward[l](z[l])
+                a[l] = self.activation_functions[l](z[l])
         return Trace(z, a, float("nan"))
 
     def loss_at(self, trace: Trace, y) -> np.ndarray:
@@ -205,7 +206,7 @@ class Evaluator:
 
 
 def _compose(expr: sympy.Expr, row) -> sympy.Expr:
-    """`expr` with the output symbol a written as f(z) (in X), so numeric.stabilize can
+    """`expr` with the output symbol a written as f(z) (in X), so stable.stabilize can
     rewrite a(1-a) as sigma(z) sigma(-z); unchanged where that would be unsafe
     (piecewise f: 1/f has a zoo branch) or where the row has no a-identity."""
     if row.in_terms_of_a is None or row.definition.has(sympy.Piecewise):

@@ -14,14 +14,11 @@ complex function from real parts by the addition formula
 tanh(x+iy) = (tanh x + i tan y) / (1 + i tanh x tan y), about ten times
 faster and finite for large |x|.  It is the function, not its derivative.
 
-`stabilize` rewrites an expression by exact identities before it is compiled,
-so that z = +-1000 gives the true float64 value instead of inf/inf = nan:
-1 + e^w becomes 1/sigma(-w) (and the lone e^w beside it sigma(w)/sigma(-w)),
-ln(1 + e^w) becomes softplus(w), ln sigma(w) becomes -softplus(-w),
-1 - sigma(w) becomes sigma(-w) (and sigma(w) - y, (1-y) sigma(w) - y sigma(-w)), 1 - tanh^2 w becomes 1/cosh^2 w, c + c erf(u)
-becomes c erfc(-u), e^w - 1 becomes expm1(w) and ln(1 + u) becomes log1p(u).  sigma and softplus are
-computed branch-wise on the sign of Re w, so they never exponentiate a large
-positive number and still take complex arguments.
+The stable rewrites (1 + e^w -> 1/sigma(-w), ln(1 + e^w) -> softplus(w), ...)
+are the one table of stable.py, applied by `compile_expr` before lambdify; the
+placeholders they write are mapped here to NumPy code: sigma and softplus
+branch-wise on the sign of Re w, so they never exponentiate a large positive
+number and still take complex arguments.
 """
 
 from __future__ import annotations
@@ -31,12 +28,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import sympy
-from sympy.codegen.cfunctions import expm1, log1p
 
-#: Placeholders `stabilize` writes; `compile_expr` maps them to the NumPy code below.
-SIGMOID = sympy.Function("stable_sigmoid")
-SOFTPLUS = sympy.Function("stable_softplus")
-ERFC = sympy.Function("stable_erfc")  # sympy.erfc would turn erfc(-u) back into 2 - erfc(u)
+from .stable import ERFC, SIGMOID, SOFTPLUS, stabilize
 
 
 def _erf(v):
@@ -97,108 +90,11 @@ def _min(*vs):
     return out
 
 
+#: NumPy code for the functions lambdify must not take from NumPy as they are
+#: (complex step, stability), stable.py's placeholders among them.
 _MODULES = [{"Abs": _abs, "sign": _sign, "Heaviside": _heaviside, "Max": _max, "Min": _min,
-             "erf": _erf, "stable_erfc": _erfc, "tanh": _tanh, "stable_sigmoid": _stable_sigmoid,
-             "stable_softplus": _stable_softplus}, "numpy"]
-
-
-def _one_plus_exp(e) -> sympy.Expr | None:
-    """w if `e` is exactly 1 + exp(w), else None."""
-    if isinstance(e, sympy.Add) and len(e.args) == 2 and e.args[0] == 1 \
-            and isinstance(e.args[1], sympy.exp):
-        return e.args[1].exp
-    return None
-
-
-def _sigmoid_plus(e) -> sympy.Expr | None:
-    """+-sigma(w) + u rewritten without the cancellation of a sigma(w) that rounds to 1.
-
-    As sigma(w) + sigma(-w) = 1: sigma(w) + u = (1 + u) sigma(w) + u sigma(-w) and
-    u - sigma(w) = (u - 1) sigma(w) + u sigma(-w).  So 1 - a becomes sigma(-w) and
-    a - y becomes (1 - y) sigma(w) - y sigma(-w), exact for y in {0, 1}.
-    """
-    if not isinstance(e, sympy.Add) or len(e.args) != 2:
-        return None
-    for s, u in (e.args, e.args[::-1]):
-        if u.has(SIGMOID):
-            continue
-        if isinstance(s, SIGMOID) and not (u.is_number and u.is_positive):
-            return (1 + u) * s + u * SIGMOID(-s.args[0])
-        if s.is_Mul and len(s.args) == 2 and s.args[0] == -1 and isinstance(s.args[1], SIGMOID) \
-                and not (u.is_number and u.is_negative):
-            w = s.args[1].args[0]
-            return (u - 1) * SIGMOID(w) + u * SIGMOID(-w)
-    return None
-
-
-def _rewrite(expr, match, build):
-    return expr.replace(lambda e: match(e) is not None, lambda e: build(match(e)))
-
-
-def _exp_minus_one(e):
-    if isinstance(e, sympy.Add) and len(e.args) == 2 and e.args[0] == -1 \
-            and isinstance(e.args[1], sympy.exp):
-        return e.args[1].exp
-    return None
-
-
-def _tanh_squared(e):
-    """w if `e` is exactly 1 - tanh(w)**2."""
-    if isinstance(e, sympy.Add) and len(e.args) == 2 and e.args[0] == 1:
-        neg = e.args[1]
-        if isinstance(neg, sympy.Mul) and len(neg.args) == 2 and neg.args[0] == -1:
-            p = neg.args[1]
-            if isinstance(p, sympy.Pow) and p.exp == 2 and isinstance(p.base, sympy.tanh):
-                return p.base.args[0]
-    return None
-
-
-def _erf_complement(e):
-    """c + c*erf(u) + rest -> c*erfc(-u) + rest: Phi(z) without 1 - 0.999... cancellation."""
-    if not isinstance(e, sympy.Add) or not e.has(sympy.erf):
-        return None
-    terms = list(e.args)
-    for i, t in enumerate(terms):
-        c, f = t.as_independent(sympy.erf, as_Add=False)
-        if isinstance(f, sympy.erf) and c.is_number and c in terms:
-            rest = [u for j, u in enumerate(terms) if j != i]
-            rest.remove(c)
-            return sympy.Add(c * ERFC(-f.args[0]), *rest)
-    return None
-
-
-def _log_of(inner):
-    def match(e):
-        return inner(e.args[0]) if isinstance(e, sympy.log) else None
-    return match
-
-
-def _log_one_plus(e):
-    if isinstance(e, sympy.log) and isinstance(e.args[0], sympy.Add) and e.args[0].args[0] == 1:
-        return e.args[0] - 1
-    return None
-
-
-def stabilize(expr: sympy.Expr) -> sympy.Expr:
-    """`expr` rewritten by exact identities into a form that cannot overflow (see above)."""
-    if not expr.has(sympy.exp, sympy.tanh, sympy.log, sympy.erf):
-        return expr
-    expr = _rewrite(expr, _exp_minus_one, expm1)
-    expr = _rewrite(expr, _log_of(_one_plus_exp), SOFTPLUS)
-    ws = {w for e in sympy.preorder_traversal(expr) if (w := _one_plus_exp(e)) is not None}
-    if ws:
-        expr = _rewrite(expr, _one_plus_exp, lambda w: 1 / SIGMOID(-w))
-        ratios = {}
-        for w in ws:
-            ratios[sympy.exp(w)] = SIGMOID(w) / SIGMOID(-w)
-            ratios[sympy.exp(-w)] = SIGMOID(-w) / SIGMOID(w)
-        expr = expr.xreplace(ratios)
-    expr = _rewrite(expr, _sigmoid_plus, lambda new: new)
-    expr = _rewrite(expr, _log_of(lambda e: e.args[0] if isinstance(e, SIGMOID) else None),
-                    lambda w: -SOFTPLUS(-w))
-    expr = _rewrite(expr, _tanh_squared, lambda w: sympy.cosh(w) ** -2)
-    expr = _rewrite(expr, _erf_complement, lambda new: new)
-    return _rewrite(expr, _log_one_plus, log1p)
+             "erf": _erf, "tanh": _tanh, ERFC.__name__: _erfc, SIGMOID.__name__: _stable_sigmoid,
+             SOFTPLUS.__name__: _stable_softplus}, "numpy"]
 
 
 def _real_conditions(expr: sympy.Expr) -> sympy.Expr:

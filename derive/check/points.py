@@ -1,24 +1,29 @@
-"""Random points of a network in high precision, for judging claimed formulas.
+"""The one random-point sampler of the checks, and high-precision values there.
 
-A point is a random input, target, weights and biases, written with two
-decimals so a counterexample prints short and exactly, and never 0.  At each point the
-forward pass, the loss and the delta equations of backprop.py are evaluated
-in mpmath at `DIGITS` digits, giving an environment: every network symbol
-(x, y, W, b, z, a, delta) and the loss symbol ``L`` mapped to its value.  Any
-expression over those symbols is then evaluated by `evaluate`, compiled once
-by `lambdify` for mpmath.
+`Sampler` draws the points at which every check compares numbers: the
+complex-step check (verify.py), the torch check (torchcheck.py) and the claim
+check (qa/claim.py).  A point is a `Values`, the spec's own point type, so the
+user's values and random ones go through the same code.  Every number is
+drawn with two significant digits and never 0 (a zero input makes every
+path through it vanish and would hide factors), so a counterexample prints
+short and exactly: inputs in +-[0.1, 2], biases in +-[0.05, 0.5], weights in
++-[0.1, 1.7] / sqrt(fan-in) (so that a 32-layer network neither saturates nor
+explodes), targets as the loss needs them: in [0.05, 0.95] for bce and
+cross-entropy, whole percentages summing to exactly 1 after a softmax with
+cross-entropy (the simplified a - y assumes it).  Near the kink of a
+ReLU-family layer the one-sided derivatives differ, so a point with a
+pre-activation within `KINK_MARGIN` of 0 is drawn again (at most `MAX_DRAWS`
+times; the float64 forward pass of the registry definitions decides).
 
-Targets respect the loss: in [0.05, 0.95] for bce and cross-entropy, and
-summing to exactly 1 after a softmax with cross-entropy (the simplified
-a - y assumes it).  Near the kink of a ReLU-family layer the one-sided
-derivatives differ, so points with a pre-activation within `KINK_MARGIN` of 0
-are drawn again.
+For the claim check, `stream` adds each point's environment: the forward
+pass, the loss and the delta equations of backprop.py evaluated in mpmath at
+`DIGITS` digits, every network symbol (x, y, W, b, z, a, delta) and the loss
+symbol ``L`` mapped to its value.  Any expression over those symbols is then
+evaluated by `evaluate`, compiled once by `lambdify` for mpmath.
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 
@@ -27,101 +32,113 @@ import numpy as np
 import sympy
 
 from ..calculus.model import Param
+from ..spec.network import Values
 from ..spec.registry import X
+from .compare import Tolerance
+from .numeric import as_arrays
 
-#: Working precision (decimal digits) of every evaluation.
+#: Working precision (decimal digits) of every high-precision evaluation.
 DIGITS = 40
 #: Symbol the claim parser maps ``L`` (the loss) to.
 LOSS = sympy.Symbol("L", real=True)
-#: Seed of the random points: the same claim always meets the same points.
+#: Seed of the random points: the same network always meets the same points.
 SEED = 4
+#: Random points a check takes unless told otherwise.
+DEFAULT_POINTS = 3
+#: No pre-activation of a kinked layer (relu, leaky_relu, ...) nearer 0 than this.
 KINK_MARGIN = 1e-3
-#: |claimed - true| <= RTOL * max(|claimed|, |true|) + ATOL counts as equal.
-RTOL = mpmath.mpf(10) ** -25
-ATOL = mpmath.mpf(10) ** -(DIGITS - 5)
-_RANGES = {"x": 2.0, "W": 1.5, "b": 1.0, "y": 1.0}
+#: Draws before a point near a kink is taken anyway (a very wide ReLU layer).
+MAX_DRAWS = 100
+#: Claimed and true values at DIGITS digits: equal to 25 digits.
+PRECISE = Tolerance(rtol=mpmath.mpf(10) ** -25, atol=mpmath.mpf(10) ** -(DIGITS - 5))
+#: Smallest and largest magnitude of each kind of number (weights: over sqrt(fan-in), and
+#: E w^2 = 1/fan-in as in Glorot/He initialisations, so deep gradients do not vanish).
+_RANGES = {"x": (0.1, 2.0), "W": (0.1, 1.7), "b": (0.05, 0.5), "y": (0.1, 1.0)}
 
 
-@dataclass(frozen=True)
-class Point:
-    """Raw values, 1-based layers as in a values file: W[l][j-1][k-1]."""
+def as_table(values: Values) -> dict:
+    """A point as a values table (what a values TOML file would hold)."""
+    table = {"x": list(values.x), "y": list(values.y)}
+    for l in values.W:
+        table[f"W{l}"] = [list(r) for r in values.W[l]]
+        if values.b:
+            table[f"b{l}"] = list(values.b[l])
+    return table
 
-    x: tuple[float, ...]
-    y: tuple[float, ...]
-    W: dict
-    b: dict
 
-    def as_table(self) -> dict:
-        """The point as a values table (what a values TOML file would hold)."""
-        table = {"x": list(self.x), "y": list(self.y)}
-        for l in self.W:
-            table[f"W{l}"] = [list(r) for r in self.W[l]]
-            if self.b:
-                table[f"b{l}"] = list(self.b[l])
-        return table
+def _two_digits(v: np.ndarray) -> np.ndarray:
+    """v (all 0 < |v| < 10) to two significant digits, each the float of a short decimal:
+    an integer over a power of ten, both exact, so the division rounds correctly."""
+    power = 10.0 ** (1 - np.floor(np.log10(np.abs(v))))
+    return np.round(v * power) / power
 
 
 class Sampler:
-    """Seeded random points of one network and the values of its symbols there."""
+    """Seeded random points of one network (an `Evaluator`), away from activation kinks."""
 
-    def __init__(self, net, seed: int = SEED):
-        self.net, self.model, self.rng = net, net.model, np.random.default_rng(seed)
-        self.n, self.L = net.model.n, net.model.L
+    def __init__(self, evaluator, seed: int = SEED):
+        self.ev, self.rng = evaluator, np.random.default_rng(seed)
+        self.spec, self.model = evaluator.spec, evaluator.model
+        self.n, self.L = evaluator.n, evaluator.L
 
     def __repr__(self) -> str:
-        return f"Sampler({self.net.spec.describe()})"
+        return f"Sampler({self.spec.describe()})"
 
-    def _uniform(self, kind: str, *shape: int) -> list:
-        """Two-decimal values in [-r, -0.1] and [0.1, r]: never 0, which would hide
-        factors (a zero input makes every path through it vanish)."""
-        r = _RANGES[kind]
+    def _uniform(self, kind: str, *shape: int, scale: float = 1.0) -> np.ndarray:
+        low, high = _RANGES[kind]
         sign = self.rng.choice([-1.0, 1.0], size=shape)
-        return np.round(sign * self.rng.uniform(0.1, r, size=shape), 2).tolist()
+        return _two_digits(sign * self.rng.uniform(low * scale, high * scale, size=shape))
 
-    def _targets(self) -> list:
-        spec, nL = self.net.spec, self.n[self.L]
+    def _targets(self) -> np.ndarray:
+        spec, nL = self.spec, self.n[self.L]
         if spec.activations[-1].vector and spec.loss.name == "cross_entropy":
             while True:  # whole percentages summing to exactly 100
                 cents = self.rng.integers(1, 101, size=nL)
                 shares = np.round(100 * cents / cents.sum()).astype(int)
                 shares[-1] = 100 - shares[:-1].sum()
                 if shares[-1] >= 0:
-                    return (shares / 100).tolist()
+                    return shares / 100
         if spec.loss.probabilistic:
-            return np.round(self.rng.uniform(0.05, 0.95, size=nL), 2).tolist()
+            return np.round(self.rng.uniform(0.05, 0.95, size=nL), 2)
         return self._uniform("y", nL)
 
-    def draw(self) -> Point:
+    def draw(self) -> Values:
+        """One random point, kinks or not."""
         n, L = self.n, self.L
-        W = {l: self._uniform("W", n[l], n[l - 1]) for l in range(1, L + 1)}
-        b = {l: self._uniform("b", n[l]) for l in range(1, L + 1)} if self.net.spec.bias else {}
-        return Point(tuple(self._uniform("x", n[0])), tuple(self._targets()), W, b)
+        W = {l: self._uniform("W", n[l], n[l - 1], scale=1 / np.sqrt(n[l - 1])) for l in range(1, L + 1)}
+        b = {l: tuple(self._uniform("b", n[l]).tolist()) for l in W} if self.spec.bias else {}
+        return Values(tuple(self._uniform("x", n[0]).tolist()), tuple(self._targets().tolist()),
+                      {l: tuple(map(tuple, w.tolist())) for l, w in W.items()}, b)
 
-    def stream(self, first=None) -> Iterator[tuple[Point, "Environment"]]:
-        """Points with their environments, one at a time, away from activation kinks;
-        `first` (a spec's `Values`) leads if given, so a counterexample can be the user's."""
-        if first is not None:
-            point = Point(tuple(first.x), tuple(first.y),
-                          {l: [list(r) for r in m] for l, m in first.W.items()},
-                          {l: list(v) for l, v in first.b.items()})
-            env = self.environment(point)
-            if not self._near_kink(env):
-                yield point, env
-        while True:
+    def near_kink(self, values: Values) -> bool:
+        """Whether a pre-activation of a kinked layer is within KINK_MARGIN of 0."""
+        x, _, W, b = as_arrays(values, self.n, self.spec.bias)
+        z = self.ev.forward(x, W, b).z
+        return any(row.kink and np.min(np.abs(z[l])) < KINK_MARGIN
+                   for l, row in enumerate(self.spec.activations, start=1))
+
+    def fresh(self) -> Values:
+        """A random point away from the kinks (the last draw if MAX_DRAWS all are near one)."""
+        for _ in range(MAX_DRAWS):
             point = self.draw()
-            env = self.environment(point)
-            if not self._near_kink(env):
-                yield point, env
+            if not self.near_kink(point):
+                break
+        return point
 
-    def points(self, count: int) -> list[tuple[Point, "Environment"]]:
-        return list(itertools.islice(self.stream(), count))
+    def values(self, count: int, first: Values | None = None) -> list[Values]:
+        """`first` (the user's point, kinks or not) if given, then `count` fresh points."""
+        return ([first] if first is not None else []) + [self.fresh() for _ in range(count)]
 
-    def _near_kink(self, env: "Environment") -> bool:
-        acts = self.net.spec.activations
-        return any(acts[l - 1].kink and abs(z) < KINK_MARGIN
-                   for l, zs in env.arrays["z"].items() for z in zs)
+    def stream(self, first: Values | None = None) -> Iterator[tuple[Values, "Environment"]]:
+        """Points with their environments, one at a time; `first` (a spec's `Values`) leads
+        if it is away from the kinks, so a counterexample can be the user's."""
+        if first is not None and not self.near_kink(first):
+            yield first, self.environment(first)
+        while True:
+            point = self.fresh()
+            yield point, self.environment(point)
 
-    def environment(self, point: Point) -> "Environment":
+    def environment(self, point: Values) -> "Environment":
         """Every symbol's value at `point`: forward pass and loss (no deltas yet)."""
         with mpmath.workdps(DIGITS):
             a = [_mpf(v) for v in point.x]
@@ -133,9 +150,9 @@ class Sampler:
             env[LOSS] = evaluate(self.model.loss, env)
         return env
 
-    def _layer(self, l: int, point: Point, prev: list, arrays: dict) -> list:
+    def _layer(self, l: int, point: Values, prev: list, arrays: dict) -> list:
         """z(l) = W(l) a(l-1) + b(l) and a(l) = f_l(z(l)), stored in `arrays`."""
-        row = self.net.spec.activations[l - 1]
+        row = self.spec.activations[l - 1]
         W = arrays["W"][l] = [[_mpf(v) for v in r] for r in point.W[l]]
         b = arrays["b"][l] = [_mpf(v) for v in point.b[l]] if point.b else [0] * self.n[l]
         zs = arrays["z"][l] = [mpmath.fdot(r, prev) + bj for r, bj in zip(W, b)]
@@ -155,7 +172,7 @@ class Sampler:
         layer's as written (compiled once), each hidden layer's as its equation
         reads, (sum_i W(l+1)_ij delta(l+1)_i) f_l'(z(l)_j), with f_l' the
         derivation's own local derivative compiled once per layer."""
-        d, deltas = self.net.derivation, env.arrays["delta"]
+        d, deltas = self.ev.simplifier.derivation, env.arrays["delta"]
         with mpmath.workdps(DIGITS):
             if self.L not in deltas:
                 deltas[self.L] = [evaluate(d.delta_definition(self.L, j), env)
@@ -163,7 +180,7 @@ class Sampler:
             for l in range(self.L - 1, down_to - 1, -1):
                 if l in deltas:
                     continue
-                f = _function(d._activation_derivative_row(l))
+                f = _function(d.activation_derivative_row(l))
                 W, up, zs = env.arrays["W"][l + 1], deltas[l + 1], env.arrays["z"][l]
                 deltas[l] = [mpmath.fdot([r[j] for r in W], up) * f(zs[j])
                              for j in range(self.n[l])]
@@ -234,7 +251,7 @@ def gradient_value(net, p: Param, env: dict):
 
 
 def equal(c, t) -> bool:
-    """Equal within the tolerances; an undefined or complex value equals nothing."""
+    """Claimed `c` equals true `t` within `PRECISE`; an undefined or complex value equals nothing."""
     if c is None or isinstance(c, mpmath.mpc):
         return False
-    return abs(c - t) <= RTOL * max(abs(c), abs(t)) + ATOL
+    return bool(PRECISE.close(c, t))

@@ -11,13 +11,14 @@ first: z1 = a0 @ W1.T + b1; delta(l) = (delta(l+1) @ W(l+1)) * f_l'; dL/dW(l)
 = delta(l).T @ a(l-1).  The output delta is divided by the batch size m once,
 so every gradient is that of the mean loss.
 
-Numerical stability comes from a small table of identities (`stable`), applied
-to the printed expressions like the registry's own identities:
+Numerical stability comes from the one table of stable rewrites that the
+checks use too (check/stable.py), applied to every printed expression:
 1/(1+e^-u) -> sigmoid(u), e^u sigmoid(-u) -> sigmoid(u), ln(1+e^u) ->
-softplus(u), ln sigmoid(u) -> -softplus(-u), ln(1-sigmoid(u)) -> -softplus(u);
-softmax's cross-entropy is written with log_softmax (log-sum-exp).  So bce of
-a sigmoid output and cross_entropy of a softmax are computed from z, finite
-for any z.  Templates in templates/code/ arrange the printed pieces.
+softplus(u), ln sigmoid(u) -> -softplus(-u), 1 - sigmoid(u) -> sigmoid(-u),
+e^u - 1 -> expm1(u), 1 + erf(u) -> erfc(-u), ...; its placeholders print as
+the module's helpers (`FUNCTIONS`).  softmax's cross-entropy is written with
+log_softmax (log-sum-exp).  So bce of a sigmoid output and cross_entropy of a
+softmax are computed from z, finite for any z.  Templates in templates/code/ arrange the printed pieces.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter, _known_functions_math
 
+from ..check.stable import ERFC, SIGMOID, SOFTPLUS, stabilize
 from ..errors import RenderError
 from ..spec.registry import A, X, Y
 
@@ -39,65 +41,8 @@ TEMPLATES = next((d for d in (_PACKAGE / "templates" / "code", _PACKAGE.parent /
 
 
 # -- stable forms --------------------------------------------------------------
-class sigmoid(sympy.Function):
-    """1/(1 + e^-u), printed as a stable helper."""
-
-
-class softplus(sympy.Function):
-    """ln(1 + e^u), printed as logaddexp(0, u)."""
-
-
 class log_softmax(sympy.Function):
     """ln softmax(z)_j for a whole layer z, by log-sum-exp."""
-
-
-def _exp_of_one_plus(e):
-    """u if e is 1 + exp(u), else None."""
-    if e.is_Add and len(e.args) == 2 and sympy.S.One in e.args:
-        other = e.args[1] if e.args[0] == 1 else e.args[0]
-        if isinstance(other, sympy.exp):
-            return other.args[0]
-    return None
-
-
-def _rule(e):
-    """One identity applied at the top of `e` (its arguments are done)."""
-    if e.is_Pow and e.exp.is_Integer and e.exp < 0:
-        u = _exp_of_one_plus(e.base)
-        if u is not None:  # (1 + e^u)^-k = sigmoid(-u)^k
-            return sigmoid(-u) ** (-e.exp)
-    if isinstance(e, sympy.log):
-        arg = e.args[0]
-        u = _exp_of_one_plus(arg)
-        if u is not None:
-            return softplus(u)
-        if isinstance(arg, sigmoid):
-            return -softplus(-arg.args[0])
-        if arg.is_Add and len(arg.args) == 2 and sympy.S.One in arg.args:
-            other = arg.args[1] if arg.args[0] == 1 else arg.args[0]
-            if other.could_extract_minus_sign() and isinstance(-other, sigmoid):
-                return -softplus((-other).args[0])
-    if e.is_Mul:  # e^u sigmoid(-u)^k = sigmoid(u) sigmoid(-u)^(k-1)
-        factors = list(e.args)
-        for i, f in enumerate(factors):
-            if not isinstance(f, sympy.exp):
-                continue
-            u = f.args[0]
-            for j, g in enumerate(factors):
-                base, k = g.as_base_exp()
-                if isinstance(base, sigmoid) and base.args[0] == -u and k.is_Integer and k > 0:
-                    rest = [h for n, h in enumerate(factors) if n not in (i, j)]
-                    return _rule(sympy.Mul(sigmoid(u), base ** (k - 1), *rest))
-    return e
-
-
-def stable(expr: sympy.Expr) -> sympy.Expr:
-    """`expr` with the identities above applied bottom-up (same value, no overflow)."""
-    if not expr.args or isinstance(expr, sympy.Piecewise):
-        if isinstance(expr, sympy.Piecewise):
-            return sympy.Piecewise(*[(stable(v), c) for v, c in expr.args])
-        return expr
-    return _rule(expr.func(*[stable(a) for a in expr.args]))
 
 
 # -- printing ------------------------------------------------------------------
@@ -109,13 +54,17 @@ FUNCTIONS = {
     "cos": ("np.cos", "torch.cos"), "tan": ("np.tan", "torch.tan"),
     "atan": ("np.arctan", "torch.atan"), "asinh": ("np.arcsinh", "torch.asinh"),
     "erf": ("_erf", "torch.erf"), "sign": ("np.sign", "torch.sign"),
-    "Abs": ("abs", "abs"), "sigmoid": ("_sigmoid", "torch.sigmoid"),
-    "softplus": ("_softplus", "_softplus"), "log_softmax": ("_log_softmax", "_log_softmax"),
+    "Abs": ("abs", "abs"), "log_softmax": ("_log_softmax", "_log_softmax"),
+    # the placeholders of check/stable.py's rewrites, as the module's stable helpers
+    SIGMOID.__name__: ("_sigmoid", "torch.sigmoid"), SOFTPLUS.__name__: ("_softplus", "_softplus"),
+    ERFC.__name__: ("_erfc", "torch.erfc"), "expm1": ("np.expm1", "torch.expm1"),
+    "log1p": ("np.log1p", "torch.log1p"),
 }
 #: The same functions on plain numbers (constants such as sqrt(2), erf(1)).
 SCALAR = {"exp": "math.exp", "log": "math.log", "tanh": "math.tanh", "erf": "math.erf",
           "sinh": "math.sinh", "cosh": "math.cosh", "sin": "math.sin", "cos": "math.cos",
-          "tan": "math.tan", "atan": "math.atan", "asinh": "math.asinh", "Abs": "abs"}
+          "tan": "math.tan", "atan": "math.atan", "asinh": "math.asinh", "Abs": "abs",
+          ERFC.__name__: "math.erfc", "expm1": "math.expm1", "log1p": "math.log1p"}
 
 
 class ArrayPrinter(PythonCodePrinter):
@@ -218,7 +167,7 @@ def to_code(expr: sympy.Expr, target: str = "numpy", used: set | None = None,
     """Python source of `expr` (stable forms applied) for `target`; `factor`
     parenthesises it as the operand of a product."""
     printer = ArrayPrinter({"target": target})
-    expr = stable(expr)
+    expr = stabilize(expr)
     text = printer.parenthesize(expr, PRECEDENCE["Mul"], strict=False) if factor else printer.doprint(expr)
     if used is not None:
         used |= printer.used
@@ -250,7 +199,7 @@ def _loss_term(net, used: set, target: str) -> tuple[str, str]:
         else:
             note = ""
         return to_code(term.xreplace({A: aL, Y: y}), target, used), note
-    in_z = stable(term.xreplace({A: row.definition.xreplace({X: zL}), Y: y}))
+    in_z = stabilize(term.xreplace({A: row.definition.xreplace({X: zL}), Y: y}))
     if term.has(sympy.log) and not in_z.has(sympy.log):
         return (to_code(in_z, target, used),
                 f"written in z{L} with ln sigmoid(z) = -softplus(-z): finite for any z{L}")
@@ -323,7 +272,7 @@ def generate(net, target: str = "numpy") -> str:
         "loss_term": loss_term, "loss_note": loss_note,
         "loss_text": f"sum over outputs of {spec.loss.per_output(A, Y, n[-1])}",
         "trace": ", ".join(["a0"] + [f"z{l}, a{l}" for l in range(1, L + 1)]),
-        "helpers": used, "math": "math" in used or "_erf" in used,
+        "helpers": used, "math": bool(used & {"math", "_erf", "_erfc"}),
         "kinked": tuple(l for l, row in enumerate(spec.activations, 1) if row.kink),
         "probabilistic": spec.loss.probabilistic,
         "softmax_ce": spec.activations[-1].vector and spec.loss.name == "cross_entropy",

@@ -1,10 +1,15 @@
 r"""`derive which`: "the activation's derivative or the loss's?", answered for one network.
 
-The answer is always the same sentence (both, chained) and then the evidence
-for this network: the chain rule for a parameter as a sum over paths
-(paths.py), each factor coloured by its role, the simplified gradient, and
-with values the number.  Without a parameter, the delta recursion of the
-network and one representative weight per layer.
+The answer opens with what is asked (`answer_words.QUESTIONS`: chosen, or
+detected from the parameter: an output weight, a hidden weight, a bias,
+"why p - y?" after softmax with cross-entropy, "why W transpose delta?"),
+then gives the evidence for this network: the chain rule for a parameter as
+a sum over paths (paths.py), each factor coloured by its role, the
+simplified gradient, and with values the number.  Without a parameter, the
+delta recursion of the network and one representative weight per layer.
+Every formula is printed by `render.chain`, the printer the documents use,
+with the reader's `Style` (notation, loss symbol), so `which` and `explain`
+print the same factor, path, sum and delta form the same way.
 
 Everything is built here as data: `ParamAnswer` holds one parameter's paths
 (enumerated lazily: `count_paths` says how many before anyone lists them)
@@ -21,12 +26,14 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from ..render import answer_words as words
 from ..render import chain
 from .claim import parse_param
 from ..errors import SpecError
 from ..calculus.model import Param
 from ..calculus.paths import Path, count_paths, path_product, paths
-from ..render.printing import to_latex
+from ..render.formulas import Style, format_number
+from ..render.roles import colour_definitions
 from ..render.templating import environment, render
 
 #: Paths written out one by one in the Markdown and LaTeX answers.
@@ -75,38 +82,39 @@ class ParamAnswer:
         return evaluate_expr(path_product(path, simplified=True), self.network.model,
                              self.trace, self.values)
 
-    def to_json(self) -> dict:
+    def to_json(self, style: Style = Style(fold_sums=0)) -> dict:
+        """Each factor's LaTeX is the expression `which` and the documents print for it."""
         if self.count > JSON_MAX_PATHS:
             raise SpecError(f"{self.param.name} has {self.count} paths to the loss, more than "
                             f"--json lists ({JSON_MAX_PATHS}; raise derive.answer.JSON_MAX_PATHS "
                             f"to allow it), or ask for a parameter of a later layer")
         listed = self.paths(self.count)
         return {"parameter": self.param.name,
-                "paths": [[{"role": f.role, "layer": f.layer, "latex": to_latex(f.simplified)} for f in q]
+                "paths": [[{"role": f.role, "layer": f.layer, "latex": style.latex(chain.factor_expr(f))} for f in q]
                           for q in listed],
-                "latex": self.network.gradient(self.param).latex,
+                "latex": style.latex(self.network.gradient(self.param).simplified),
                 "value": _finite(self.value)}
 
-    def summary_json(self) -> dict:
+    def summary_json(self, style: Style = Style(fold_sums=0)) -> dict:
         """The general answer's entry for this (representative) parameter."""
         first = self.paths(1)
         return {"layer": self.param.layer, "parameter": self.param.name,
                 "path_count": self.count,
                 "roles": [[f.role, f.layer] for f in first[0]] if first else [],
-                "latex": self.network.gradient(self.param).latex, "value": _finite(self.value)}
+                "latex": style.latex(self.network.gradient(self.param).simplified),
+                "value": _finite(self.value)}
 
-    def context(self, colour: chain.Colour) -> dict:
+    def context(self, style: Style) -> dict:
         """Printed math and flags for the templates."""
         net, p = self.network, self.param
-        ctx = chain.param_words(net, p)
-        ctx.update(count=chain.count_words(self.count), complete=self.complete,
-                   several_paths=self.count != 1,
-                   result=net.gradient(p).latex, factored=chain.factored_latex(net, p),
-                   chain_partials=chain.path_products(self.listed, colour, partial=True),
-                   chain_values=chain.path_products(self.listed, colour, partial=False),
-                   sum_form=None if self.complete else chain.sum_form(net, p, colour),
-                   value=None if self.value is None else chain.number(self.value))
-        ctx["path_values"] = (chain.number_sum([self.path_value(q) for q in self.listed])
+        ctx = words.param_words(net, p, style)
+        result = chain.result_latex(net, p, style)
+        ctx.update(count=words.count_words(self.count), complete=self.complete,
+                   several_paths=self.count != 1, result=result["rhs"], result_delta=result["delta"],
+                   paths=[chain.path_lines(style, q) for q in self.listed],
+                   sum_form=None if self.complete else chain.sum_over_paths(net, p, style),
+                   value=None if self.value is None else format_number(self.value))
+        ctx["path_values"] = (words.number_sum([self.path_value(q) for q in self.listed])
                               if self.value is not None and self.complete and self.count > 1 else "")
         return ctx
 
@@ -123,6 +131,13 @@ class Answer:
     param: Param | None
     parts: list[ParamAnswer]
     elided: tuple[int, int] | None = None   # hidden layers left out of the general answer
+    notation: str = "nielsen"
+    loss_symbol: str = "L"
+    question: str = "auto"
+
+    def __post_init__(self):
+        self.style("md")  # bad settings fail when the answer is made, as a SpecError
+        self.question = words.question_for(self.network, self.param, self.question)
 
     def __repr__(self) -> str:
         if self.param is None:
@@ -138,17 +153,22 @@ class Answer:
     def _repr_markdown_(self) -> str:  # Jupyter shows the answer itself, math by MathJax
         return self.markdown()
 
+    def style(self, target: str) -> Style:
+        return Style(self.notation, self.loss_symbol, target)
+
     def to_json(self) -> dict:
+        plain = Style(self.notation, self.loss_symbol, "md", fold_sums=0)  # sums written out, as grad does
         if self.param is not None:
-            return self.parts[0].to_json()
-        return {"parameter": None, "layers": [part.summary_json() for part in self.parts]}
+            return self.parts[0].to_json(plain)
+        return {"parameter": None, "layers": [part.summary_json(plain) for part in self.parts]}
 
     def _context(self, target: str) -> dict:
-        net, colour = self.network, chain.Colour(target)
-        return {"general": self.param is None, "network": chain.network_words(net),
-                "colour_key": colour.key(), "colour_definitions": colour.definitions(),
-                "parts": [part.context(colour) for part in self.parts],
-                "deltas": chain.delta_lines(net), "elided": self.elided}
+        net, style = self.network, self.style(target)
+        return {"general": self.param is None, "network": words.network_words(net, style),
+                "question": self.question, "transpose": words.transpose_words(net, style),
+                "colour_key": style.legend(), "colour_definitions": colour_definitions(),
+                "parts": [part.context(style) for part in self.parts],
+                "deltas": chain.delta_lines(net, style), "elided": self.elided}
 
     def markdown(self) -> str:
         """The answer as Markdown with MathJax math, ready to paste into a post."""
@@ -159,18 +179,18 @@ class Answer:
         return render(environment(), "answer.tex", **self._context("tex"))
 
 
-def which(net, param: str | Param | None = None, values=None) -> Answer:
+def which(net, param: str | Param | None = None, values=None, notation: str = "nielsen",
+          loss_symbol: str = "L", question: str = "auto") -> Answer:
     """The answer to "which derivative does backprop use?" for `param` (or every layer)."""
     vals = net.values(values)
     trace = net.evaluator.run(vals)[0] if vals is not None else None
+    opts = {"notation": notation, "loss_symbol": loss_symbol, "question": question}
     if param is not None:
         p = param if isinstance(param, Param) else parse_param(net, param)
-        return Answer(net, p, [ParamAnswer(net, p, vals, trace)])
+        return Answer(net, p, [ParamAnswer(net, p, vals, trace)], **opts)
     L = net.model.L
     layers, elided = list(range(L, 0, -1)), None
     if L > LISTED_LAYERS:
         layers, elided = [L, L - 1, L - 2, 1], (2, L - 3)
     parts = [ParamAnswer(net, Param(l, "W", 1, 1), vals, trace) for l in layers]
-    return Answer(net, None, parts, elided)
-
-
+    return Answer(net, None, parts, elided, **opts)

@@ -19,7 +19,6 @@ b<l>[j], z<l>[j], a<l>[j] (a0[k] is x[k]) and L, the loss.  Then:
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 
 import mpmath
@@ -27,9 +26,10 @@ import sympy
 
 from . import diagnosis
 from ..errors import SpecError
+from ..spec.deadline import Deadline
 from ..spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
-from ..calculus.model import _PARAM, Param
-from ..check.points import DIGITS, LOSS, Sampler, equal, evaluate, gradient_value
+from ..calculus.model import Param
+from ..check.points import DIGITS, LOSS, Sampler, as_table, equal, evaluate, gradient_value
 from ..spec.registry import ACTIVATION_FUNCTIONS
 
 #: Random points a correct claim must match at.
@@ -147,27 +147,8 @@ def parse_claim(net, text: str) -> sympy.Expr:
 
 
 def parse_param(net, text: str) -> Param:
-    """`net.param`, with the position of the offending part in the message."""
-    try:
-        return net.model.param(text, field="PARAM")
-    except SpecError as exc:
-        m = _PARAM.match(text) if isinstance(text, str) else None
-        position = _param_position(net, m)
-        raise SpecError(f"{exc} (at position {position + 1})") from None
-
-
-def _param_position(net, m) -> int:
-    if m is None:
-        return 0
-    kind, l, j = m.group(1), int(m.group(2)), int(m.group(3))
-    model = net.model
-    if not 1 <= l <= model.L:
-        return m.start(2)
-    if (kind == "W") != (m.group(4) is not None) or (kind == "b" and not net.spec.bias):
-        return m.start(1)
-    if not 1 <= j <= model.n[l]:
-        return m.start(3)
-    return m.start(4)
+    """`net.model.param`: the one parameter-name parser, its messages naming the position."""
+    return net.model.param(text, field="PARAM")
 
 
 # -- deciding ----------------------------------------------------------------------------
@@ -189,7 +170,7 @@ def _counterexample(net, p: Param, claim: sympy.Expr) -> tuple[dict, str | None]
 
     Points are drawn one at a time, so a wrong claim stops at its first
     counterexample; the diagnosis then gets a few more points."""
-    sampler = Sampler(net)
+    sampler = Sampler(net.evaluator)
     stream = sampler.stream(first=net.spec.values)
     for point, env in itertools.islice(stream, POINTS + (net.spec.values is not None)):
         sampler.add_deltas(env, p.layer)
@@ -198,7 +179,7 @@ def _counterexample(net, p: Param, claim: sympy.Expr) -> tuple[dict, str | None]
             more = [e for _, e in itertools.islice(stream, diagnosis.POINTS - 1)]
             for e in more:
                 sampler.add_deltas(e, p.layer)
-            example = {"point": point.as_table(), "claimed": _float(c), "true": float(t)}
+            example = {"point": as_table(point), "claimed": _float(c), "true": float(t)}
             return example, diagnosis.diagnose(net, p, claim, more, env)
     return None
 
@@ -207,9 +188,9 @@ def _float(v):
     return None if v is None or isinstance(v, mpmath.mpc) else float(v)
 
 
-def proved(net, p: Param, claim: sympy.Expr) -> bool:
+def proved(net, p: Param, claim: sympy.Expr, deadline: Deadline | None = None) -> bool:
     """claim == dL/dp by expand/cancel, within `SYMBOLIC_SECONDS` (False: undecided)."""
-    deadline = time.monotonic() + SYMBOLIC_SECONDS
+    deadline = Deadline(SYMBOLIC_SECONDS) if deadline is None else deadline
     grad = net.gradient(p)
     truths = [t for t in (grad.simplified, grad.factored)
               if not any(getattr(s, "kind", None) == "delta" for s in t.free_symbols)]
@@ -218,7 +199,7 @@ def proved(net, p: Param, claim: sympy.Expr) -> bool:
         if rewrite is None:
             continue
         for truth in truths:
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 return False
             if _is_zero(rewrite(claim) - rewrite(truth), deadline):
                 return True
@@ -241,7 +222,7 @@ def _written_out(net):
     """z and a written out in x, W, b: for small networks only."""
     if net.spec.parameter_count > 30:
         return None
-    mapping = net.explicit_form._forward_map
+    mapping = net.explicit_form.forward_map
     return lambda e: e.xreplace(mapping)
 
 
@@ -249,13 +230,13 @@ def _written_out(net):
 _OPAQUE = (sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.Heaviside)
 
 
-def _is_zero(d: sympy.Expr, deadline: float) -> bool:
+def _is_zero(d: sympy.Expr, deadline: Deadline) -> bool:
     if d == 0:
         return True
     if d.has(*_OPAQUE):
         return False
     for step in (sympy.expand, sympy.cancel):
-        if time.monotonic() > deadline or sympy.count_ops(d) > SYMBOLIC_MAX_OPS:
+        if deadline.expired() or sympy.count_ops(d) > SYMBOLIC_MAX_OPS:
             return False
         try:
             if step(d) == 0:

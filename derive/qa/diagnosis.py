@@ -25,7 +25,7 @@ import mpmath
 import sympy
 
 from ..check.points import equal
-from ..render.chain import layers_words
+from ..render.answer_words import layers_words
 from ..calculus.model import Param
 from ..calculus.paths import Path, count_paths, paths
 from ..check.points import LOSS, evaluate, gradient_value

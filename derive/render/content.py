@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import sympy
-
 from .formulas import Style, mixed
+from .rows import (activation_derivative, definition, fprime, general, loss_derivative,
+                   loss_derivative_expr, output_delta_general, output_names, parens, vparens)
 from ..spec.registry import LOSSES, A, X, Y, Activation
 
 if TYPE_CHECKING:
@@ -31,17 +31,6 @@ SMALL_NEURONS = 12
 DELTA = r"\delta"
 #: Output layers up to this width get the loss written out term by term.
 SMALL_OUTPUTS = 4
-
-
-def general(style: Style, expr: sympy.Expr, names: dict, **extra) -> str:
-    """Print a registry formula with its symbols (A, Y, X) shown as `names`."""
-    plain = {s: sympy.Symbol(f"_{i}_{s.name}", real=True) for i, s in enumerate(names)}
-    return style.latex(expr.xreplace(plain), symbol_names={plain[s]: t for s, t in names.items()},
-                       **extra)
-
-
-def _parens(tex: str, expr: sympy.Expr) -> str:
-    return rf"\left({tex}\right)" if isinstance(expr, sympy.Add) else tex
 
 
 def layer_groups(net: Network, first: int = 1, last: int | None = None):
@@ -62,44 +51,6 @@ def layer_range(first: int, last: int) -> str:
     if first == last:
         return f"l = {first}"
     return f"l = {first}, {last}" if last == first + 1 else rf"l = {first}, \dots, {last}"
-
-
-# -- the activation and loss rows, printed ---------------------------------------
-def definition(style: Style, row: Activation) -> str:
-    r"""\sigma(z) = \frac{1}{1 + e^{-z}}: the row's definition."""
-    if row.vector:
-        return rf"{row.latex}(\boldsymbol{{z}})_{{j}} = \frac{{e^{{z_{{j}}}}}}{{\sum_{{m}} e^{{z_{{m}}}}}}"
-    return rf"{row.latex}(z) = " + general(style, row.definition, {X: "z"})
-
-
-def activation_derivative(style: Style, row: Activation, layer, idx: str = "j",
-                          vector: bool = False) -> str:
-    """f'(z) of neuron `idx` of `layer` (or of the whole layer if `vector`), as the
-    derivation uses it: in terms of the layer's output where the row has an identity."""
-    if vector:
-        a, z = rf"\boldsymbol{{a}}^{{({layer})}}", rf"\boldsymbol{{z}}^{{({layer})}}"
-    else:
-        a, z = style.sym("a", layer, idx), style.sym("z", layer, idx)
-    if row.in_terms_of_a is not None:
-        return general(style, row.in_terms_of_a(A), {A: a}, **({"mul_symbol": r" \odot "} if vector else {}))
-    if vector:
-        return rf"{row.latex}'\left({z}\right)"
-    return general(style, row.derivative(), {X: z})
-
-
-def loss_derivative_expr(net: Network) -> sympy.Expr:
-    """dL/da of one output's loss term, in the registry symbols a, y, tidied."""
-    n_out = net.spec.layers[-1]
-    return sympy.factor_terms(sympy.diff(net.spec.loss.per_output(A, Y, n_out), A))
-
-
-def loss_derivative(style: Style, net: Network, idx: str = "j", vector: bool = False) -> str:
-    L = net.spec.depth
-    if vector:
-        names = {A: rf"\boldsymbol{{a}}^{{({L})}}", Y: r"\boldsymbol{y}"}
-    else:
-        names = {A: style.sym("a", L, idx), Y: style.sym("y", None, idx)}
-    return general(style, loss_derivative_expr(net), names)
 
 
 # -- section 1: the network ------------------------------------------------------
@@ -163,10 +114,9 @@ def _sizes(layers, style: Style) -> str:
 
 
 def _layer_row(spec, label: str, first: int, last: int, row: Activation) -> dict:
-    n, m = spec.layers[first], spec.layers[first - 1]
-    per = n * m + (n if spec.bias else 0)
-    count = sum(spec.layers[l] * spec.layers[l - 1] + (spec.layers[l] if spec.bias else 0)
-                for l in range(first, last + 1))
+    n = spec.layers[first]
+    per = spec.layer_parameter_count(first)
+    count = sum(spec.layer_parameter_count(l) for l in range(first, last + 1))
     return {"layers": label, "width": n, "activation": row.latex, "name": row.name,
             "params": str(count) if first == last else f"{count} ({per} each)"}
 
@@ -223,32 +173,40 @@ def local_section(net: Network, style: Style) -> dict:
     bias = style.paint("input", style.partial(style.sym("z", "l", "j"), style.sym("b", "l", "j"))) + " = 1"
     return {"loss": loss, "activations": acts, "weight": weight, "input": inp,
             "bias": bias if spec.bias else None, "legend": style.legend(),
-            "softmax": spec.activations[-1].vector}
+            "softmax": spec.softmax_output}
 
 
 # -- section 5: the delta recursion and the four equations -----------------------
 def recursion_section(net: Network, style: Style) -> dict:
-    spec, L, m = net.spec, net.spec.depth, net.model
+    """The delta recursion: each equation as lhs and rhs, so that `derive which`
+    aligns the same equations (chain.delta_lines) that the document displays."""
+    spec, L = net.spec, net.spec.depth
     out_row = spec.activations[-1]
     why = net.simplifier.cancellation()
     d_L = style.sym("delta", L, "j")
     if out_row.vector:
-        general_out = rf"{d_L} = \sum_{{i}} \frac{{\partial {style.L}}}{{\partial a^{{({L})}}_{{i}}}}\, " \
+        general_out = rf"\sum_{{i}} \frac{{\partial {style.L}}}{{\partial a^{{({L})}}_{{i}}}}\, " \
                       rf"\frac{{\partial a^{{({L})}}_{{i}}}}{{\partial z^{{({L})}}_{{j}}}}"
-        special = (rf"a^{{({L})}}_{{j}} - y_{{j}}" if why else
+        a_ = lambda i: rf"a^{{({L})}}_{{{i}}}"  # noqa: E731
+        # the step behind p - y: the Jacobian against -y_i/a_i, then sum(y) = 1
+        special = (rf"\sum_{{i}} \Bigl(-\frac{{y_{{i}}}}{{{a_('i')}}}\Bigr)\, {a_('i')}\bigl([i = j] - {a_('j')}\bigr)"
+                   rf" = {a_('j')} \sum_{{i}} y_{{i}} - y_{{j}} = {a_('j')} - y_{{j}}" if why else
                    rf"a^{{({L})}}_{{j}}\Bigl(g_{{j}} - \sum_{{i}} a^{{({L})}}_{{i}}\, g_{{i}}\Bigr),"
                    rf"\quad g_{{i}} = {loss_derivative(style, net, 'i')}")
     else:
-        general_out = rf"{d_L} = {style.d_loss(style.sym('a', L, 'j'))}\, {out_row.latex}'\bigl(z^{{({L})}}_{{j}}\bigr)"
-        special = general(style, _output_delta_general(net), _output_names(style, L))
+        general_out = rf"{style.d_loss(style.sym('a', L, 'j'))}\, {out_row.latex}'\bigl(z^{{({L})}}_{{j}}\bigr)"
+        special = general(style, output_delta_general(net), output_names(style, L))
     hidden = []
     for first, last, row in layer_groups(net, 1, L - 1):
         layer = first if first == last else "l"
         back = rf"\sum_{{m}} {style.w(_plus(layer), 'm', 'j')}\, {style.sym('delta', _plus(layer), 'm')}"
-        hidden.append({"range": layer_range(first, last), "name": row.name,
-                       "equation": rf"{style.sym('delta', layer, 'j')} = \Bigl({back}\Bigr)\, "
-                                   + _parens(activation_derivative(style, row, layer), _fprime(row))})
-    return {"output": general_out, "output_special": special, "cancellation": mixed(why) if why else None,
+        lhs = style.sym("delta", layer, "j")
+        rhs = rf"\Bigl({back}\Bigr)\, " + parens(activation_derivative(style, row, layer), fprime(row))
+        hidden.append({"range": layer_range(first, last), "name": row.name, "lhs": lhs, "rhs": rhs,
+                       "several": first != last,
+                       "equation": f"{lhs} = {rhs}"})
+    return {"output": f"{d_L} = {general_out}", "output_lhs": d_L, "output_rhs": general_out,
+            "output_special": special, "cancellation": mixed(why) if why else None,
             "output_name": out_row.name, "loss_name": spec.loss.name, "hidden": hidden,
             "gradient_w": rf"{style.d_loss(style.w('l', 'j', style.frm))} = "
                           rf"{style.sym('delta', 'l', 'j')}\, {style.a('l-1', style.frm)}",
@@ -259,25 +217,6 @@ def recursion_section(net: Network, style: Style) -> dict:
 
 def _plus(layer) -> str | int:
     return layer + 1 if isinstance(layer, int) else "l+1"
-
-
-def _output_names(style: Style, L: int) -> dict:
-    return {A: style.sym("a", L, "j"), Y: style.sym("y", None, "j"), X: style.sym("z", L, "j")}
-
-
-def _output_delta_general(net: Network) -> sympy.Expr:
-    """Simplifier.output_delta(1) with neuron 1's symbols turned back into the row's a, y, z."""
-    m, L = net.model, net.spec.depth
-    return net.simplifier.output_delta(1).xreplace({m.a(L, 1): A, m.y(1): Y, m.z(L, 1): X})
-
-
-def _fprime(row: Activation) -> sympy.Expr:
-    return row.in_terms_of_a(A) if row.in_terms_of_a is not None else row.derivative()
-
-
-def _vparens(tex: str, expr: sympy.Expr) -> str:
-    """A vector factor next to an odot: bracketed if it is a sum."""
-    return rf"\bigl({tex}\bigr)" if isinstance(expr, sympy.Add) else tex
 
 
 def matrix_form(net: Network, style: Style) -> dict:
@@ -292,16 +231,16 @@ def matrix_form(net: Network, style: Style) -> dict:
         bp1 = rf"{bold(DELTA, L)} = \nabla_{{{bold('a', L)}}} {style.L} \odot {out_row.latex}'\bigl({bold('z', L)}\bigr)"
     if net.simplifier.cancellation():
         vec = {A: bold("a", L), Y: r"\boldsymbol{y}", X: bold("z", L)}
-        bp1_special = general(style, _output_delta_general(net), vec)
+        bp1_special = general(style, output_delta_general(net), vec)
     elif out_row.vector:
         bp1_special = None
     else:
-        grad = _vparens(loss_derivative(style, net, vector=True), loss_derivative_expr(net))
-        fprime = _vparens(activation_derivative(style, out_row, L, vector=True), _fprime(out_row))
-        bp1_special = rf"{grad} \odot {fprime}"
+        grad = vparens(loss_derivative(style, net, vector=True), loss_derivative_expr(net))
+        f_out = vparens(activation_derivative(style, out_row, L, vector=True), fprime(out_row))
+        bp1_special = rf"{grad} \odot {f_out}"
     hidden = [{"range": layer_range(first, last),
                "equation": rf"{bold(DELTA, 'l')} = \bigl(W^{{(l+1)}}\bigr)^{{\top}} {bold(DELTA, 'l+1')}"
-                           rf" \odot {_vparens(activation_derivative(style, row, 'l', vector=True), _fprime(row))}"}
+                           rf" \odot {vparens(activation_derivative(style, row, 'l', vector=True), fprime(row))}"}
               for first, last, row in layer_groups(net, 1, L - 1)]
     return {
         "bp1": bp1, "bp1_special": bp1_special,

@@ -1,9 +1,7 @@
 """Network diagrams with one parameter's backward paths highlighted.
 
-One geometry, two printers.  `layout` places the columns (input, layers,
-output) and the neurons in them, eliding wide layers (a "⋮" row) and the
-middle of deep networks (a "⋯" column) so a 30-layer width-16 net stays
-readable; the neurons and layers a highlight needs are always kept.
+One geometry, two printers.  `layout.layout` places the columns and
+neurons (eliding wide and deep networks, keeping what a highlight needs).
 `_scene` turns a layout into flat primitives (lines, discs, texts, boxes),
 each tagged with the role from `paths.ROLES` it plays for the parameter,
 and `tikz` and `svg` only print them, so the two pictures agree by
@@ -16,114 +14,17 @@ parameter of that layer reaches the loss through every output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from ..calculus.model import Param
 from .printing import DerivePrinter, loss_symbol, symbol_latex
+from .layout import R, Column, Layout, edge_role, layout, node_role  # noqa: F401  (diagram.layout: the public face)
+from .roles import ROLE_COLOURS, ROLES, XCOLOR_DEFINITIONS, XCOLOR_NAMES  # noqa: F401  (one table of roles)
 from ..spec.network import NetworkSpec
 
-#: Okabe-Ito vermillion with Tol's indigo, blue and wine: every pair stays
-#: apart (CIELAB distance > 28) under simulated protan-, deutan- and tritanopia
-#: (Machado 2009 matrices), each reads as text on white (contrast >= 3.8:1),
-#: and their lightness differs, so roles survive a grey photocopy too.
-ROLE_COLOURS: dict[str, str] = {"loss": "#D55E00", "activation": "#332288",
-                                "weight": "#4477AA", "input": "#882255"}
-#: The same colours for xcolor: `\definecolor` lines, for a preamble or a picture.
-XCOLOR_NAMES: dict[str, str] = {r: "derive" + r.capitalize() for r in ROLE_COLOURS}
-XCOLOR_DEFINITIONS: dict[str, str] = {
-    r: rf"\definecolor{{{XCOLOR_NAMES[r]}}}{{HTML}}{{{h[1:]}}}" for r, h in ROLE_COLOURS.items()}
-
 DEFAULTS = {"max_neurons": 8, "max_layers": 8, "legend": True}
-DX, DX_GAP, DY, R = 2.2, 1.3, 0.95, 0.36  # column step, step beside a gap, row step, radius (cm)
 PX = 44  # SVG pixels per centimetre
-
-
-@dataclass(frozen=True)
-class Column:
-    """A layer (0 is the input) or, with layer None, a run of elided layers.
-    `rows` are (neuron j, y) from the top; j None is the "⋮" for neurons left out."""
-
-    layer: int | None
-    x: float
-    rows: tuple[tuple[int | None, float], ...]
-    size: int = 0
-    skipped: tuple[int, int] | None = None  # first and last layer a gap stands for
-
-    def y(self, j: int) -> float:
-        return next(y for i, y in self.rows if i == j)
-
-
-@dataclass(frozen=True)
-class Layout:
-    columns: tuple[Column, ...]
-    loss_x: float
-    top: float  # every row lies in [-top, top]
-
-    def column(self, layer: int) -> Column:
-        return next(c for c in self.columns if c.layer == layer)
-
-    def __repr__(self) -> str:
-        return "Layout(" + ", ".join("⋯" if c.layer is None else f"{c.layer}:{len(c.rows)}"
-                                     for c in self.columns) + ", loss)"
-
-
-def _with_gaps(shown) -> list[int | None]:
-    """Sorted indices, with None wherever some were left out between two."""
-    out: list[int | None] = []
-    for i in sorted(shown):
-        if out and i > out[-1] + 1:
-            out.append(None)
-        out.append(i)
-    return out
-
-
-def layout(spec: NetworkSpec, max_neurons: int = 8, highlight: Param | None = None,
-           max_layers: int = 8) -> Layout:
-    """Columns and neuron rows; wider and deeper networks are elided, keeping
-    both ends and whatever `highlight` needs (its layer and its input's)."""
-    if max_neurons < 3 or max_layers < 4:
-        raise ValueError(f"need max_neurons >= 3 and max_layers >= 4, got {max_neurons}, {max_layers}")
-    p, L, n = highlight, spec.depth, spec.layers
-    layers = list(range(L + 1)) if L + 1 <= max_layers else _with_gaps(
-        {0, 1, L - 1, L} | ({p.layer - 1, p.layer} if p else set()))
-    columns, x = [], 0.0
-    for i, t in enumerate(layers):
-        x += (DX_GAP if None in (t, layers[i - 1]) else DX) if i else 0.0
-        if t is None:
-            columns.append(Column(None, x, ((None, 0.0),), 0, (layers[i - 1] + 1, layers[i + 1] - 1)))
-            continue
-        keep = {p.j} if p and t == p.layer else {p.k} if p and p.k and t == p.layer - 1 else set()
-        rows = _with_gaps(range(1, n[t] + 1) if n[t] <= max_neurons else
-                          set(range(1, max(1, max_neurons - 2 - len(keep)) + 1)) | {n[t]} | keep)
-        columns.append(Column(t, x, tuple((j, ((len(rows) - 1) / 2 - r) * DY)
-                                          for r, j in enumerate(rows)), n[t]))
-    return Layout(tuple(columns), x + DX, max((len(c.rows) - 1) / 2 * DY for c in columns))
-
-
-# -- roles: which factor of the chain rule each element of the picture is ------
-def node_role(spec: NetworkSpec, p: Param | None, layer: int, j: int) -> str | None:
-    """Role of neuron j of `layer` (layer L+1 is the loss node) on p's paths."""
-    if p is None:
-        return None
-    if layer == spec.depth + 1:
-        return "loss"
-    if p.kind == "W" and layer == p.layer - 1 and j == p.k:
-        return "input"
-    coupled = layer == p.layer == spec.depth and spec.activations[-1].vector  # softmax
-    return "activation" if layer > p.layer or (layer == p.layer and (j == p.j or coupled)) else None
-
-
-def edge_role(spec: NetworkSpec, p: Param | None, layer: int, k: int | None, j: int | None) -> str | None:
-    """Role of the edge k -> j into `layer` (layer L+1: output k -> loss) on p's paths."""
-    if p is None:
-        return None
-    if layer == spec.depth + 1:
-        return "loss" if node_role(spec, p, spec.depth, k) else None
-    if layer == p.layer:
-        return "input" if p.kind == "W" and (k, j) == (p.k, p.j) else None
-    return "weight" if layer > p.layer + 1 or (layer == p.layer + 1 and k == p.j) else None
 
 
 # -- the scene: flat primitives both printers share ----------------------------
@@ -237,7 +138,7 @@ def _parameter(p: Param, lay: Layout, ps: dict) -> tuple[list[Line], list[Text]]
         return [line], [Text(start, label, "center", True, "input")]
     left = lay.column(p.layer - 1)
     mid = (left.x + 0.42 * (col.x - left.x), left.y(p.k) + 0.42 * (at[1] - left.y(p.k)))
-    settings = DerivePrinter(ps)._settings
+    settings = DerivePrinter(ps).settings
     idx = (p.j, p.k) if settings["notation"] == "nielsen" else (p.k, p.j)
     label = Label(f"${symbol_latex('W', p.layer, p.j, p.k, **ps)}$", settings["weight_letter"],
                   f"({p.layer})", DerivePrinter._sub(idx))
@@ -246,13 +147,16 @@ def _parameter(p: Param, lay: Layout, ps: dict) -> tuple[list[Line], list[Text]]
 
 def _legend(p: Param, roles: set, y: float, ps: dict) -> tuple[list[Line], list[Text]]:
     """A swatch and the factor it stands for, for each role in the picture."""
-    L, W = loss_symbol(**ps), DerivePrinter(ps)._settings["weight_letter"]
+    L, W = loss_symbol(**ps), DerivePrinter(ps).settings["weight_letter"]
     # a bias has no input factor (paths.py): its mark stands for the parameter itself
     mark = ("input", W, "a") if p.kind == "W" else ("bias", "b", "1")
-    entries = [("loss", rf"loss $\partial {L}/\partial a$", f"loss ∂{L}/∂a"),
-               ("activation", r"activation $\partial a/\partial z$", "activation ∂a/∂z"),
-               ("weight", rf"weight $\partial z/\partial a = {W}$", f"weight ∂z/∂a = {W}"),
-               ("input", r"%s $\partial z/\partial %s = %s$" % mark, "%s ∂z/∂%s = %s" % mark)]
+    ends = {"loss": "", "activation": "", "weight": f" = {W}", "input": f" = {mark[2]}"}
+    entries = []
+    for name, row in ROLES.items():
+        word, bottom = (mark[0], mark[1]) if name == "input" else (name, row.bottom)
+        top = row.top.format(L=L)
+        entries.append((name, rf"{word} $\partial {top}/\partial {bottom}{ends[name]}$",
+                        f"{word} ∂{top}/∂{bottom}{ends[name]}"))
     lines, texts = [], []
     for i, (role, tex, plain) in enumerate(e for e in entries if e[0] in roles):
         x, yy = (i % 2) * 4.0, y - (i // 2) * 0.5
@@ -285,7 +189,7 @@ def _scene(spec: NetworkSpec, p: Param | None, settings: dict) -> Scene:
     discs.append(Disc("L", Label(f"${name}$", name), (lay.loss_x, 0.0), node_role(spec, p, spec.depth + 1, 1)))
     out = lay.columns[-1]
     boxes = [(out.x - R - 0.12, -out.rows[0][1] - R - 0.12, out.x + R + 0.12, out.rows[0][1] + R + 0.12,
-              node_role(spec, p, spec.depth, 1))] if spec.activations[-1].vector else []
+              node_role(spec, p, spec.depth, 1))] if spec.softmax_output else []
     if p is not None:
         more_lines, more_texts = _parameter(p, lay, ps)
         lines, texts = lines + more_lines, texts + more_texts

@@ -30,7 +30,8 @@ from .walkthrough import chain, choose, results
 from .content import default_title, forward_section, local_section, network_section, recursion_section
 from ..errors import SpecError, ToolError
 from ..files import ensure_folder, write_text_atomic
-from .formulas import Style, colour_definitions
+from .formulas import Style
+from .roles import colour_definitions
 from ..calculus.model import Param
 from .pdf import compile_pdf, find_engine, latex_source, missing_engine_message
 from .templating import environment, render

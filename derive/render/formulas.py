@@ -7,8 +7,8 @@ formulas, with index letters instead of numbers, are written by the small
 helpers here (`w`, `sym`, `partial`), so that "from k to j" (Nielsen) or
 "from i to j" (--notation ij) is decided once, not in every template.
 
-Role colours are the diagram's (`diagram.ROLE_COLOURS`), so picture and
-equations agree.  LaTeX paints with xcolor's `\textcolor{deriveLoss}{...}`
+Role colours and words come from the one role table (`roles.ROLES`), so
+picture, equations and `derive which` agree.  LaTeX paints with xcolor's `\textcolor{deriveLoss}{...}`
 (the `\definecolor`s go in the preamble or at the top of a snippet);
 Markdown with `{\color{#D55E00}{...}}`, which MathJax 2 and 3 and KaTeX
 all read the same way.
@@ -19,14 +19,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .diagram import ROLE_COLOURS, XCOLOR_DEFINITIONS, XCOLOR_NAMES  # one set of colours
+from .roles import ROLES
 from ..errors import SpecError
 from .printing import LOSS_SYMBOLS, NOTATIONS, DerivePrinter, to_latex
 
 TARGETS = ("tex", "md")
-#: How each role is named in prose, in the order a path meets them from the loss back.
-ROLE_NAMES = {"loss": "loss derivative", "activation": "activation derivative",
-              "weight": "weight", "input": "input"}
 
 
 @dataclass(frozen=True)
@@ -101,18 +98,14 @@ class Style:
     def paint(self, role: str, tex: str) -> str:
         """`tex` in the colour of its chain-rule role."""
         if self.target == "tex":
-            return rf"\textcolor{{{XCOLOR_NAMES[role]}}}{{{tex}}}"
-        return rf"{{\color{{{ROLE_COLOURS[role]}}}{{{tex}}}}}"
+            return rf"\textcolor{{{ROLES[role].xcolor}}}{{{tex}}}"
+        return rf"{{\color{{{ROLES[role].colour}}}{{{tex}}}}}"
 
     def legend(self) -> list[dict]:
         """The colour key: role, prose name, colour, and the role's name painted."""
-        return [{"role": r, "name": n, "colour": ROLE_COLOURS[r],
-                 "painted": self.paint(r, rf"\text{{{n}}}")} for r, n in ROLE_NAMES.items()]
-
-
-def colour_definitions() -> list[str]:
-    r"""The xcolor \definecolor lines every painted LaTeX formula needs."""
-    return list(XCOLOR_DEFINITIONS.values())
+        return [{"role": r.name, "name": r.words, "colour": r.colour,
+                 "painted": self.paint(r.name, rf"\text{{{r.words}}}"),
+                 "square": self.paint(r.name, r"\blacksquare")} for r in ROLES.values()]
 
 
 def format_number(value: float, digits: int = 9) -> str:

@@ -29,7 +29,7 @@ from pylatex import Document, NoEscape, Package
 
 from ..errors import ToolError
 from ..files import write_bytes_atomic, write_text_atomic
-from .formulas import colour_definitions
+from .roles import colour_definitions
 
 ENGINE = "pdflatex"
 TIMEOUT_SECONDS = 120
@@ -66,8 +66,12 @@ def missing_engine_message() -> str:
     return f"no TeX engine ({ENGINE}) found, so no PDF; to get PDFs: {INSTALL_HINT}"
 
 
-def compile_pdf(tex: str, pdf_path: Path, timeout: float = TIMEOUT_SECONDS) -> Path:
-    """Compile `tex` into `pdf_path`; on failure keep <stem>.tex and <stem>.log beside it."""
+def compile_pdf(tex: str, pdf_path: Path, timeout: float = TIMEOUT_SECONDS,
+                reproducible: bool = False) -> Path:
+    """Compile `tex` into `pdf_path`; on failure keep <stem>.tex and <stem>.log beside it.
+
+    `reproducible` fixes pdfTeX's dates and document ID (SOURCE_DATE_EPOCH), so the
+    same source gives the same bytes."""
     engine = find_engine()
     if engine is None:
         raise ToolError(missing_engine_message())
@@ -75,6 +79,8 @@ def compile_pdf(tex: str, pdf_path: Path, timeout: float = TIMEOUT_SECONDS) -> P
         folder = Path(tmp)
         (folder / "document.tex").write_text(tex, encoding="utf-8")
         env = {**os.environ, "openin_any": "p", "openout_any": "p", "shell_escape": "f"}
+        if reproducible:
+            env.update(SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
         for _ in range(MAX_PASSES):
             ok, why = _run(engine, folder, env, timeout)
             log = _read(folder / "document.log")

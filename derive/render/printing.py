@@ -9,11 +9,15 @@ writes W(l)_jk with the receiving neuron first (from k to j, Nielsen's
 book); "ij" writes the same weight with the sending neuron first, w_ij read
 "from i to j", as many course notes do.
 
-`Products and sums print in textbook shape (`calculus.simplify.textbook_factors`,
+Products and sums print in textbook shape (`calculus.simplify.textbook_factors`,
 `natural_order`): 2 a (1 - a)(a - y) x rather than SymPy's 2 a x (-a + y)(a - 1),
 2/3 (a - y) rather than 2a/3 - 2y/3, and the terms of a sum in numeric index
 order (9 before 10).  Only the layout changes: the printed formula is the same
 expression (tests/test_printing.py evaluates both).
+
+A two-piece `Piecewise` (the ReLU family's derivatives) prints as Iverson
+brackets, [z > 0] + 0.01 [z <= 0], one line instead of a `cases` block
+repeated in every factor of a product; [c] is 1 where c holds, else 0.
 
 `fold_sums` (documents set it) prints a back-propagated sum
 W(l)_1j delta(l)_1 + ... + W(l)_nj delta(l)_n with n >= fold_sums terms as
@@ -77,6 +81,11 @@ class DerivePrinter(_TextbookShape, LatexPrinter):
         if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
             raise ValueError(f"fold_sums {fold!r}; expected a non-negative integer (0: never fold)")
 
+    @property
+    def settings(self) -> dict:
+        """The settings in effect (defaults filled in), for code that prints alongside."""
+        return dict(self._settings)
+
     @staticmethod
     def _sub(idx) -> str:
         sep = "," if any(i >= 10 for i in idx) else ""
@@ -96,6 +105,31 @@ class DerivePrinter(_TextbookShape, LatexPrinter):
         sign, c = ("- " if coeff < 0 else ""), abs(coeff)
         number = "" if c == 1 else (f"{c.p} " if c.q == 1 else rf"\frac{{{c.p}}}{{{c.q}}} ")
         return f"{sign}{number}{body}"
+
+    def _print_Piecewise(self, expr):
+        """e1 [c] + e2 [not c] for two pieces, the last one's condition True."""
+        terms = self._iverson_terms(expr)
+        return super()._print_Piecewise(expr) if terms is None else " + ".join(terms) or "0"
+
+    def _iverson_terms(self, expr) -> list[str] | None:
+        if len(expr.args) != 2 or expr.args[1].cond is not sympy.true:
+            return None
+        (e1, c), (e2, _) = expr.args
+        return [self._iverson(e, cond) for e, cond in ((e1, c), (e2, sympy.Not(c))) if e != 0]
+
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        # one bracket [z > 0] needs no parentheses in a product; a sum of them does
+        terms = self._iverson_terms(expr) if isinstance(expr, sympy.Piecewise) else None
+        if terms is None:
+            return super()._needs_mul_brackets(expr, first, last)
+        return len(terms) > 1
+
+    def _iverson(self, e, cond) -> str:
+        bracket = rf"\left[{self._print(cond)}\right]"
+        if e == 1:
+            return bracket
+        factor = self._print(e)
+        return (rf"\left({factor}\right)" if isinstance(e, sympy.Add) else factor) + rf"\, {bracket}"
 
     def _print_Add(self, expr, order=None):
         folded = self._folded_sum(expr) if self._settings["fold_sums"] else None
@@ -154,7 +188,7 @@ def symbol_latex(kind: str, layer: int | None, *idx: int, **settings) -> str:
 
 
 def loss_symbol(**settings) -> str:
-    return DerivePrinter(settings)._settings["loss_symbol"]
+    return DerivePrinter(settings).settings["loss_symbol"]
 
 
 def partial_latex(p, **settings) -> str:

@@ -2,6 +2,8 @@
 
     registry.py     the activation and loss tables every stage reads
     expressions.py  user formulas parsed by a whitelist, never executed
+    screening.py    the parser's text checks, syntax tree and one-line error format
+    deadline.py     Deadline: a monotonic time budget checked between steps (no alarm)
     network.py      NetworkSpec: layer sizes, activation and loss rows, bias
     values.py       Values: x, y, weights, biases, learning rate, checked against the shapes
     loading.py      make_spec / load_spec: keyword arguments or a TOML file to a spec

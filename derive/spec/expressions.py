@@ -1,46 +1,40 @@
 """Turn user formulas into SymPy expressions without ever executing them.
 
-Design: the text is screened (length, ASCII, bracket depth), ``^`` becomes ``**``,
-and ``ast.parse(mode="eval")`` builds a syntax tree (parsing runs no code).  A
-whitelisting walker builds the SymPy object node by node: numbers, allowed names,
-calls of allowed functions, + - * / **, unary signs and integer-literal subscripts
-(resolved by the caller's ``indexed``).  Anything else is a one-line ``SpecError``
-naming the field, the problem and the 1-based position.
+Design: `derive.spec.screening` screens the text and parses it into a Python
+syntax tree (parsing runs no code).  A whitelisting walker here builds the SymPy
+object node by node: numbers, allowed names, calls of allowed functions,
++ - * / **, unary signs and integer-literal subscripts (resolved by the caller's
+``indexed``).  Anything else is a one-line ``SpecError`` naming the field, the
+problem and the 1-based position.
 
 SymPy evaluates eagerly and some evaluations explode (``2**10**10`` builds a huge
 integer, ``Max(exp(exp(exp(100))), 1)`` hangs in evalf).  So each power and call is
 checked before it is built, and each result after: numbers keep to ``MAX_DIGITS``
 digits, constants evaluate to reals below ``10**MAX_DIGITS``, trees stay under
-``MAX_TREE_SIZE``.  Some evaluations are merely slow (nested ``Max`` or Piecewise
-activations grow ~2.5x per level), so building also has a ``MAX_SECONDS`` budget.
+``MAX_TREE_SIZE``.  Those limits bound every single SymPy step.  Some evaluations
+are merely slow (nested ``Max`` or Piecewise activations grow ~2.5x per level), so
+building also has a ``MAX_SECONDS`` `Deadline`, checked before each node and after
+each built value: no alarm, so it holds in any thread, and a step already running
+finishes (it is bounded by the limits above) before the deadline is noticed.
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
 import difflib
-import fractions
-import inspect
-import math
-import signal
-import threading
 import types
-import warnings
-from typing import Callable, Iterator, Mapping, NoReturn
+from typing import Callable, Mapping, NoReturn
 
 import sympy
 
-from derive.errors import SpecError
+from ..errors import SpecError
+from .deadline import Deadline, OutOfTime
+from .screening import (MAX_DIGITS, MAX_NESTING, arity_problem, digits, format_error,
+                        literal_number, parse_tree, screen, unique_nodes)
 
-MAX_TEXT_LENGTH = 2000  # characters
-MAX_NESTING = 64  # brackets on the raw text, and levels of the syntax tree
-MAX_NODES = 1000  # expression nodes in the syntax tree
 MAX_TREE_SIZE = 10_000  # nodes of the SymPy tree written out (shared parts counted each time)
-MAX_DIGITS = 300  # digits of any number; also log10 bound of any constant
 MAX_EXPONENT = 1000  # magnitude of any number inside an exponent
-MAX_SECONDS = 2.0  # wall-clock budget for building one expression (main thread only)
-EXCERPT_WIDTH = 50  # characters of the text quoted in an error message
+MAX_SECONDS = 2.0  # budget for building one expression, checked between nodes
 LISTING_WIDTH = 70  # characters of the "allowed names" hint
 
 _SYMPY_FUNCTIONS = {"exp": sympy.exp, "log": sympy.log, "ln": sympy.log, "sqrt": sympy.sqrt,
@@ -68,170 +62,38 @@ _SYMPY_ERRORS = (TypeError, ValueError, ArithmeticError, RecursionError)
 _TOO_LARGE = f"number too large (more than {MAX_DIGITS} digits)"
 
 
-class OutOfTime(BaseException):
-    """Raised by the SIGALRM handler; a BaseException so `except Exception` can't eat it."""
-
-
-def format_error(field: str, text: str, position: int, problem: str, hint: str = "") -> str:
-    """One-line message; ``position`` is 0-based and printed 1-based."""
-    position = max(0, min(position, len(text)))
-    start = max(0, min(position - EXCERPT_WIDTH // 2, len(text) - EXCERPT_WIDTH))
-    end = start + EXCERPT_WIDTH
-    excerpt = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
-    tail = f"; {hint}" if hint else ""
-    return f"{field}: {problem} at position {position + 1} in {excerpt!r}{tail}"
-
-
 def parse_expression(text: str, *, field: str,
                      names: Mapping[str, sympy.Expr],
                      functions: Mapping[str, Callable[..., sympy.Expr]] | None = None,
                      indexed: Callable[[str, tuple[int, ...], int], sympy.Expr] | None = None,
-                     ) -> sympy.Expr:
+                     deadline: Deadline | None = None) -> sympy.Expr:
     """Parse ``text`` into a SymPy expression or raise a one-line `SpecError`.
 
     ``indexed(name, indices, position)`` resolves ``W1[1,1]``; ``position`` is the
     0-based index of the name in ``text`` (`format_error` prints it 1-based).
+    ``deadline`` defaults to ``MAX_SECONDS`` from now on the monotonic clock.
     """
     if not isinstance(text, str):
         raise SpecError(f"{field}: expected a formula as text, got {type(text).__name__}")
     functions = DEFAULT_FUNCTIONS if functions is None else functions
-    source, columns = _screen(text, field)
-    tree = _parse(source, columns, text, field)
-    builder = _Builder(text, field, source, columns, names, functions, indexed)
+    deadline = Deadline(MAX_SECONDS) if deadline is None else deadline
+    source, columns = screen(text, field)
+    tree = parse_tree(source, columns, text, field)
+    builder = _Builder(text, field, source, columns, names, functions, indexed, deadline)
     try:
-        with time_budget(MAX_SECONDS):
-            return builder.build(tree.body, 0)
+        return builder.build(tree.body, 0)
     except OutOfTime:
         raise SpecError(format_error(field, text, 0, f"expression too slow to build "
-                                     f"(over {MAX_SECONDS:g} s)")) from None
-
-
-@contextlib.contextmanager
-def time_budget(seconds: float) -> Iterator[None]:
-    """Raise `OutOfTime` after ``seconds``, and every 0.05 s after in case a gc or
-    weakref callback swallowed it, in the main thread; elsewhere, or when someone
-    else uses SIGALRM, do nothing."""
-    usable = (threading.current_thread() is threading.main_thread()
-              and hasattr(signal, "setitimer")
-              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
-              and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
-    if not usable:
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise OutOfTime()
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
-    try:
-        yield
-    finally:
-        try:  # stop the timer first, and nested so a late alarm can't skip the restore
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        finally:
-            signal.signal(signal.SIGALRM, previous)
-
-
-def _screen(text: str, field: str) -> tuple[str, list[int]]:
-    """Check the raw text; return the source to parse and its map to text columns."""
-    def fail(index: int, problem: str) -> NoReturn:
-        raise SpecError(format_error(field, text, index, problem))
-    if len(text) > MAX_TEXT_LENGTH:
-        fail(MAX_TEXT_LENGTH, f"text too long ({len(text)} characters; limit {MAX_TEXT_LENGTH})")
-    if not text.strip():
-        fail(0, "empty expression")
-    depth = 0
-    for index, char in enumerate(text):
-        if not (char.isascii() and (char.isprintable() or char in "\t\n\r\f\v")):
-            kind = "control character" if char.isascii() else "non-ASCII character"
-            fail(index, f"{kind} {char!r} is not allowed")
-        if char == "#":
-            fail(index, "comments ('#') are not allowed")
-        depth += (char in "([{") - (char in ")]}")
-        if depth > MAX_NESTING:  # checked before ast.parse, whose C parser may overflow
-            fail(index, f"brackets nested deeper than {MAX_NESTING} levels")
-    return _translate(text)
-
-
-def _translate(text: str) -> tuple[str, list[int]]:
-    # Users mean power by ``^``; Python's ``^`` is XOR and binds looser than ``+``,
-    # so rewriting the token (not the tree node) gives ``2^3*x`` == ``(2**3)*x``.
-    # Leading blanks are dropped (eval mode calls them an indent) and other
-    # whitespace becomes spaces, so the source is one line; `columns` maps back.
-    source, columns = [], []
-    for index in range(len(text) - len(text.lstrip()), len(text)):
-        char = text[index]
-        pieces = "**" if char == "^" else (" " if char.isspace() else char)
-        source.extend(pieces)
-        columns.extend([index] * len(pieces))
-    columns.append(len(text))  # end-of-text position for errors there
-    return "".join(source), columns
-
-
-def _parse(source: str, columns: list[int], text: str, field: str) -> ast.Expression:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. SyntaxWarning for '1 is 1'
-            tree = ast.parse(source, mode="eval")
-    except SyntaxError as exc:
-        index = columns[max(0, min((exc.offset or 1) - 1, len(columns) - 1))]
-        raise SpecError(format_error(field, text, index, "syntax error", exc.msg)) from None
-    except (RecursionError, MemoryError, ValueError, OverflowError):
-        raise SpecError(format_error(field, text, 0, "expression too complex to parse")) from None
-    count = sum(isinstance(node, ast.expr) for node in ast.walk(tree))
-    if count > MAX_NODES:
-        raise SpecError(format_error(field, text, 0, f"expression too large "
-                                     f"({count} parts; limit {MAX_NODES})"))
-    return tree
-
-
-def _digits(number: sympy.Rational) -> float:
-    """Decimal digits of the larger of numerator and denominator."""
-    return math.log10(max(abs(number.p), number.q))
-
-
-def _literal_number(segment: str) -> sympy.Rational | None:
-    """Exact value of a decimal literal, or None if it has too many digits."""
-    clean = segment.replace("_", "").lower()
-    exponent = clean.partition("e")[2]
-    if exponent and abs(int(exponent)) > 2 * MAX_DIGITS:  # before Fraction builds 10**exponent
-        return None
-    # Fraction rejects anything but a number; sympy.Rational(str) falls back to sympify.
-    value = fractions.Fraction(clean)
-    return sympy.Rational(value.numerator, value.denominator)
-
-
-def _unique_nodes(expr: sympy.Basic) -> list[sympy.Basic]:
-    """Each distinct subexpression object once, so shared subtrees cost once."""
-    seen, stack, nodes = set(), [expr], []
-    while stack:
-        node = stack.pop()
-        if id(node) not in seen:
-            seen.add(id(node))
-            nodes.append(node)
-            stack.extend(node.args)
-    return nodes
-
-
-def _arity_problem(function: Callable, count: int) -> str | None:
-    """'takes 2 arguments, got 3' when ``function`` cannot take ``count`` positionals."""
-    try:
-        signature = inspect.signature(function)
-        signature.bind(*range(count))
-        return None
-    except ValueError:  # no signature to inspect (some builtins): the call decides
-        return None
-    except TypeError:
-        expected = len(signature.parameters)
-        return f"takes {expected} argument{'' if expected == 1 else 's'}, got {count}"
+                                     f"(over {deadline.seconds:g} s)")) from None
 
 
 class _Builder:
     """Walks a parsed tree and builds the SymPy expression, refusing all else."""
 
-    def __init__(self, text, field, source, columns, names, functions, indexed):
+    def __init__(self, text, field, source, columns, names, functions, indexed, deadline):
         self.text, self.field, self.source, self.columns = text, field, source, columns
         self.names, self.functions, self.indexed = names, functions, indexed
+        self.deadline = deadline
         self.handlers = {ast.Constant: self.constant, ast.Name: self.name,
                          ast.UnaryOp: self.unary, ast.BinOp: self.binary,
                          ast.Call: self.call, ast.Subscript: self.subscript}
@@ -246,6 +108,7 @@ class _Builder:
     def build(self, node: ast.AST, depth: int) -> sympy.Expr:
         if depth >= MAX_NESTING:
             self.fail(node, f"expression nested deeper than {MAX_NESTING} levels")
+        self.deadline.check("building the expression")
         handler = self.handlers.get(type(node))
         if handler is None:
             self.fail(node, f"{_DESCRIPTIONS.get(type(node), type(node).__name__)} is not allowed")
@@ -256,11 +119,11 @@ class _Builder:
         if type(value) is int:
             number = sympy.Integer(value) if abs(value) < 10 ** MAX_DIGITS else None
         elif type(value) is float:
-            number = _literal_number(ast.get_source_segment(self.source, node))
+            number = literal_number(ast.get_source_segment(self.source, node))
         else:
             kind = {complex: "complex number", str: "string", bytes: "bytes"}.get(type(value))
             self.fail(node, f"{kind or f'constant {value!r}'} is not allowed")
-        if number is None or _digits(number) > MAX_DIGITS:
+        if number is None or digits(number) > MAX_DIGITS:
             self.fail(node, _TOO_LARGE)
         return number
 
@@ -312,10 +175,10 @@ class _Builder:
 
     def check_exponent(self, node: ast.AST, base: sympy.Expr, exponent: sympy.Expr) -> None:
         """Refuse powers whose exact value (or later merging, 2**(x+a)*2**-x) is huge."""
-        numbers = [n for n in _unique_nodes(exponent) if n.is_Rational]
+        numbers = [n for n in unique_nodes(exponent) if n.is_Rational]
         largest = max((abs(r.p) / r.q for r in numbers), default=0)
-        digits = max((_digits(n) for n in _unique_nodes(base) if n.is_Rational), default=0)
-        if largest * digits > MAX_DIGITS:  # estimate of the digits of base**exponent
+        base_digits = max((digits(n) for n in unique_nodes(base) if n.is_Rational), default=0)
+        if largest * base_digits > MAX_DIGITS:  # estimate of the digits of base**exponent
             self.fail(node, _TOO_LARGE)
         if largest > MAX_EXPONENT:  # x**100000 is fine to build but not to differentiate
             self.fail(node, f"exponent too large (numbers in exponents are limited to "
@@ -329,7 +192,7 @@ class _Builder:
             if id(expr) not in memo:
                 memo[id(expr)] = isinstance(expr, sympy.log) or any(map(mentions_log, expr.args))
             return memo[id(expr)]
-        for part in _unique_nodes(argument):
+        for part in unique_nodes(argument):
             if part.is_Mul and mentions_log(part):
                 coefficient, rest = part.as_coeff_Mul()
                 self.check_exponent(node, rest, coefficient)
@@ -348,7 +211,7 @@ class _Builder:
         if node.keywords:
             self.fail(node.keywords[0], "keyword arguments are not allowed")
         args = [self.build(arg, depth) for arg in node.args]
-        problem = _arity_problem(function, len(args))
+        problem = arity_problem(function, len(args))
         if problem:
             self.fail(node, f"function {name!r} {problem}")
         for arg_node, arg in zip(node.args, args):
@@ -375,18 +238,19 @@ class _Builder:
         except _SYMPY_ERRORS as exc:  # e.g. Min(1, I): "The argument 'I' is not comparable"
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]
             self.fail(node, f"cannot evaluate ({reason})")
+        self.deadline.check("building the expression")  # make() may have been slow
         if not isinstance(value, sympy.Expr):
             raise TypeError(f"{self.field}: building {ast.unparse(node)!r} gave "
                             f"{type(value).__name__}, not a sympy.Expr")
         if self.tree_size(value) > MAX_TREE_SIZE:
             self.fail(node, f"expression too large once written out (over "
                       f"{MAX_TREE_SIZE} SymPy nodes)")
-        nodes = _unique_nodes(value)
+        nodes = unique_nodes(value)
         undefined = [str(n) for n in nodes if n in _UNDEFINED]
         if undefined:
             self.fail(node, f"expression is undefined here ({undefined[0]}; "
                       "division by zero or log(0)?)")
-        if any(n.is_Rational and _digits(n) > MAX_DIGITS for n in nodes):
+        if any(n.is_Rational and digits(n) > MAX_DIGITS for n in nodes):
             self.fail(node, _TOO_LARGE)
         if not value.is_Rational and not any(isinstance(n, sympy.Symbol) for n in nodes):
             self.check_constant(node, value)

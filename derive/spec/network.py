@@ -65,6 +65,20 @@ class NetworkSpec:
     def parameter_count(self) -> int:
         return parameter_count(self.layers, self.bias)
 
+    def layer_parameter_count(self, l: int) -> int:
+        """Weights and biases of layer l (1-based)."""
+        return parameter_count(self.layers[l - 1:l + 1], self.bias)
+
+    @property
+    def softmax_output(self) -> bool:
+        """The output layer is softmax: its Jacobian couples every output."""
+        return self.activations[-1].vector
+
+    @property
+    def softmax_cross_entropy(self) -> bool:
+        """Softmax output with cross-entropy: delta(L) = a - y, since the targets sum to 1."""
+        return self.softmax_output and self.loss.name == "cross_entropy"
+
     @property
     def stem(self) -> str:
         """A file-name stem derived from the shape: net-2-3-1."""
