@@ -149,10 +149,14 @@ def _same_value(net, printed, original, points=3, seed=0):
     """printed == original at random rational points (every free symbol drawn), to 30 digits."""
     rng = random.Random(seed)
     back = _read_back(net, printed)
-    for _ in range(points):
+    checked = 0
+    while checked < points:
         at = {s: sympy.Rational(rng.randint(-90, 90), rng.randint(1, 9)) for s in original.free_symbols}
         want = original.subs(at).evalf(40)
+        if not want.is_finite:  # a point on a pole (a = 1 under bce's 1/(1 - a)): draw again
+            continue
         assert abs(back.subs(at).evalf(40) - want) <= 1e-30 * (1 + abs(want)), (printed, original)
+        checked += 1
 
 
 @pytest.mark.parametrize("layers, activation, loss, param, text, latex", [
@@ -183,9 +187,9 @@ def test_textbook_shape_keeps_every_value(activation, loss):
     """Every gradient of a small net, as printed, equals the unprinted expression (a printer
     that dropped the sign it moved out of a flipped sum fails here, for cross_entropy)."""
     net = Network([2, 2, 2], activation, loss)
-    for p in net.params():
+    for i, p in enumerate(net.params()):
         g = net.gradient(p)
-        _same_value(net, to_text(g.simplified), g.simplified, points=2, seed=hash(p.name) % 1000)
+        _same_value(net, to_text(g.simplified), g.simplified, points=2, seed=i)
 
 
 def test_sums_in_numeric_index_order():
