@@ -9,15 +9,18 @@
 #
 # Each install step is skipped when a stamp says it is done, so a warm run takes well under
 # a second. Stamps: .venv/.stamp (pyproject.toml's hash), .venv/.tex-stamp (the TeX
-# check passed), node_modules/.derive-stamp (package*.json's hash). Delete one to redo.
+# check passed), .venv/.browser-stamp (chromium and its driver run),
+# node_modules/.derive-stamp (package*.json's hash). Delete one to redo.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 TEX_TOOLS=(pdflatex latexmk pdftotext pdftoppm)
-TEX_PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-pictures texlive-latex-extra lmodern latexmk poppler-utils)
-# Classes the suite compiles into (exam: exercise sheets; beamer: slide snippets); texlive-latex-extra holds exam.
-TEX_CLASSES=(exam.cls beamer.cls)
+# texlive-latex-extra holds exam.cls: tests/test_snippets.py compiles snippets in exam questions
+TEX_PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-pictures lmodern latexmk poppler-utils)
+# Classes a teacher \inputs snippets into (beamer: -recommended; exam: -extra)
+TEX_CLASSES=(beamer.cls exam.cls)
+BROWSER_PACKAGES=(chromium chromium-driver)  # headless chromium for tests/test_html.py (selenium)
 TORCH_REQUIREMENT="torch==2.13.0"   # the CPU wheel on this kind of machine; plain `torch` is a CUDA build
 PYTHON=${PYTHON:-python3}
 
@@ -59,9 +62,13 @@ missing_tex_tools() {
     done
 }
 
-tex_tools_present() {
-    [[ -z $(missing_tex_tools) ]] \
-        && [[ $(kpsewhich "${TEX_CLASSES[@]}" 2>/dev/null | wc -l) == "${#TEX_CLASSES[@]}" ]]
+tex_tools_present() { [[ -z $(missing_tex_tools) ]]; }
+
+tex_classes_present() {
+    local cls
+    for cls in "${TEX_CLASSES[@]}"; do
+        [[ -n $(kpsewhich "$cls" 2>/dev/null) ]] || return 1
+    done
 }
 
 tex_compiles() {
@@ -79,17 +86,40 @@ tex_compiles() {
 setup_tex() {
     local stamp=.venv/.tex-stamp want
     want=$(printf '%s\n' "$TEX_PROBE" "${TEX_PACKAGES[@]}" "${TEX_CLASSES[@]}" | sha256sum | cut -d' ' -f1)
-    if tex_tools_present && [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+    if tex_tools_present && tex_classes_present && [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
         return
     fi
-    if ! tex_tools_present || ! tex_compiles; then
+    if ! tex_tools_present || ! tex_classes_present || ! tex_compiles; then
         apt_install "${TEX_PACKAGES[@]}"
         tex_tools_present || die "still missing after the install: $(missing_tex_tools)"
+        tex_classes_present || die "still missing after the install: one of ${TEX_CLASSES[*]}"
         tex_compiles || die "pdflatex cannot compile the probe document (see the errors above)"
     fi
     mkdir -p .venv
     echo "$want" >"$stamp"
     say "TeX ok"
+}
+
+browser_runs() {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+        && chromium --headless --no-sandbox --version >/dev/null 2>&1 \
+        && chromedriver --version >/dev/null 2>&1
+}
+
+# Debian's chromium with its driver: selenium opens the HTML handouts in a real browser.
+setup_browser() {
+    local stamp=.venv/.browser-stamp want
+    want=$(printf '%s\n' "${BROWSER_PACKAGES[@]}" | sha256sum | cut -d' ' -f1)
+    if [[ -f $stamp && $(<"$stamp") == "$want" ]] && command -v chromedriver >/dev/null; then
+        return
+    fi
+    if ! browser_runs; then
+        apt_install "${BROWSER_PACKAGES[@]}"
+        browser_runs || die "chromium or chromedriver does not run after the install"
+    fi
+    mkdir -p .venv
+    echo "$want" >"$stamp"
+    say "chromium ok ($(chromedriver --version | cut -d' ' -f1-2))"
 }
 
 setup_python() {
@@ -134,6 +164,7 @@ setup_node() {
 setup() {
     setup_python
     setup_tex
+    setup_browser
     setup_node
 }
 

@@ -3,8 +3,8 @@
     derive                      build the default example's documents into output/
     derive grad SPEC [--values FILE] [--json]
     derive check SPEC [--values FILE] [--points N] [--against torch]
-    derive explain SPEC [--format pdf,tex,md] [-o DIR] [--params ...] [--snippet]
-    derive which SPEC [PARAM] [--json] [--format md|tex] [--notation] [--loss-symbol] [--question]
+    derive explain SPEC [--format pdf,tex,md,html] [-o DIR] [--params ...] [--snippet | --part ...]
+    derive which SPEC [PARAM] [--json] [--format md|tex|html] [--notation] [--loss-symbol] [--question]
     derive claim SPEC PARAM EXPR [--json]
     derive code SPEC --target numpy|torch [-o FILE]
 
@@ -91,7 +91,7 @@ def _which_parser(sub) -> None:
     _spec_arguments(p)
     p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]" (default: every layer)')
     p.add_argument("--json", action="store_true")
-    p.add_argument("--format", default="md", help="md or tex")
+    p.add_argument("--format", default="md", help="md, tex or html (a self-contained page)")
     p.add_argument("--notation", default="nielsen", help="nielsen (w_jk, k to j) or ij (w_ij, i to j)")
     p.add_argument("--loss-symbol", default="L", help="L, C or E")
     # the names are answer_words.QUESTIONS (not imported here: --help loads no SymPy)
@@ -122,13 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="a derivation document (PDF, LaTeX, Markdown)", epilog=EPILOG)
     _spec_arguments(p)
-    p.add_argument("--format", default=None, help="comma list of pdf, tex, md (default all)")
+    p.add_argument("--format", default=None,
+                   help="comma list of pdf, tex, md, html (default pdf,tex,md)")
     p.add_argument("-o", "--output", default="output", help="output folder (default output/)")
     p.add_argument("--params", default=None, help='parameters to derive step by step, e.g. "W1[1,1],b2[*]"')
-    p.add_argument("--snippet", action="store_true", help="only the equations, for \\input or pasting")
-    p.add_argument("--notation", default="nielsen", help="nielsen (w_jk, k to j) or ij (w_ij, i to j)")
+    p.add_argument("--snippet", action="store_true", help="only the equations, for \\input or pasting "
+                   "(writes <stem>-snippet.tex and .md)")
+    p.add_argument("--part", default=None, metavar="PARTS",
+                   help="only these parts, as a snippet for one slide: a comma list of local, chain "
+                        "(with --params), recursion, matrix, example (needs values); "
+                        "writes <stem>-<part>.tex and .md")
+    p.add_argument("--paper", default="a4", choices=["a4", "letter"], help="PDF paper size (default a4)")
+    p.add_argument("--notation", default="nielsen", help="nielsen (W_jk, from k to j) or ij (W_ij, from i to j)")
     p.add_argument("--loss-symbol", default="L", help="L, C or E")
-    p.add_argument("--templates", default=None, help="folder of templates overriding the built-in ones")
+    p.add_argument("--templates", default=None, metavar="DIR",
+                   help="folder of templates overriding the built-in ones of the same name "
+                        "(see docs/templates.md)")
 
     _which_parser(sub)
 
@@ -217,16 +226,39 @@ def cmd_check(args) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _answers(net, notation: str = "nielsen", loss_symbol: str = "L"):
+    """The `which --json` engine, for the HTML page's paths (render cannot import qa)."""
+    from .qa.answer import which
+
+    return lambda name: which(net, name, notation=notation, loss_symbol=loss_symbol).to_json()
+
+
 def cmd_explain(args) -> int:
     from .render.document import build
 
     _check_params_list(args.params)
     net = load_network(args)
     formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
-    for path in build(net, formats=formats, outdir=args.output, params=args.params,
-                      snippet=args.snippet, notation=args.notation, loss_symbol=args.loss_symbol,
-                      templates=args.templates,
-                      stem=Path(args.spec).stem if args.spec else None):
+    bad = [f for f in formats or () if f.lower() not in ("pdf", "tex", "md", "html")]
+    if bad:
+        raise SpecError(f"format {','.join(bad)!r}; expected a comma list of pdf, tex, md, html")
+    html = formats is not None and "html" in [f.lower() for f in formats]
+    others = tuple(f for f in formats or () if f.lower() != "html") or (None if not html else ())
+    stem = Path(args.spec).stem if args.spec else None
+    if html and (args.snippet or args.part):
+        raise SpecError("--snippet writes LaTeX and Markdown fragments; the HTML page is a whole "
+                        "document (drop --snippet or html from --format)")
+    written = [] if others == () else build(
+        net, formats=others, outdir=args.output, params=args.params, snippet=args.snippet,
+        notation=args.notation, loss_symbol=args.loss_symbol, templates=args.templates,
+        part=args.part, paper=args.paper, stem=stem)
+    if html:
+        from .render.html import write_page
+
+        written.append(write_page(net, _answers(net, args.notation, args.loss_symbol), args.output,
+                                  stem, params=args.params, notation=args.notation,
+                                  loss_symbol=args.loss_symbol, templates=args.templates))
+    for path in written:
         print(path)
     return EXIT_OK
 
@@ -254,8 +286,13 @@ def cmd_which(args) -> int:
         print(answer.latex())
     elif args.format == "md":
         print(answer.markdown())
+    elif args.format == "html":  # the handout with this answer as its text, on stdout
+        from .render.html import page
+
+        print(page(net, _answers(net, args.notation, args.loss_symbol), answer.markdown(),
+                   args.param and answer.param.name))
     else:
-        raise SpecError(f"--format {args.format!r}; expected md or tex")
+        raise SpecError(f"--format {args.format!r}; expected md, tex or html")
     return EXIT_OK
 
 

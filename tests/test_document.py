@@ -95,17 +95,18 @@ def test_worked_example_matches_independent_computation(tmp_path):
     md = markdown_of(net, tmp_path)
     zs, acts, loss = reference_forward(VALUES)
     assert_nine_digits(parse_number(re.search(r"The loss: \$L = ([^$]+)\$", md).group(1)), loss)
-    # every z, a, delta: the layer tables
-    rows = re.findall(r"^\| Layer (\d) .*?\n\|---.*?\n((?:\| \$j = .*\n)+)", md, re.M)
-    assert [int(r[0]) for r in rows] == [1, 2]
-    for layer, body in rows:
-        l = int(layer)
-        for line in body.strip().splitlines():
-            j, z, a, delta = re.fullmatch(r"\| \$j = (\d)\$ \| \$(.+?)\$ \| \$(.+?)\$ \| \$(.+?)\$ \|", line).groups()
-            j = int(j) - 1
-            assert_nine_digits(parse_number(z), zs[l][j])
-            assert_nine_digits(parse_number(a), acts[l][j])
-            assert_nine_digits(parse_number(delta), reference_gradient(VALUES, f"b{l}[{j + 1}]"))
+    # every z, a, delta: one table, the layer named on its first row
+    rows = re.findall(r"^\| (?:(\d) \(\$.+?\$\))? \| (\d+) \| \$(.+?)\$ \| \$(.+?)\$ \| \$(.+?)\$ \|$",
+                      md, re.M)
+    layers = []
+    for layer, j, z, a, delta in rows:
+        if layer:
+            layers.append(int(layer))
+        l, j = layers[-1], int(j) - 1
+        assert_nine_digits(parse_number(z), zs[l][j])
+        assert_nine_digits(parse_number(a), acts[l][j])
+        assert_nine_digits(parse_number(delta), reference_gradient(VALUES, f"b{l}[{j + 1}]"))
+    assert layers == [1, 2] and len(rows) == 4
     # every gradient and every parameter after one step
     params = re.findall(r"^\| \$([Wb])\^\{\((\d)\)\}_\{(\d)(\d)?\}\$ \| \$(.+?)\$ \| \$(.+?)\$ \| \$(.+?)\$ \|$",
                         md, re.M)
@@ -118,6 +119,20 @@ def test_worked_example_matches_independent_computation(tmp_path):
         assert parse_number(value) == true_value
         assert_nine_digits(parse_number(grad), ref)
         assert_nine_digits(parse_number(updated), mpmath.mpf(true_value) - mpmath.mpf(eta) * ref)
+    # the loss after the step on every parameter: the mpmath forward pass at p - eta * dL/dp
+    stepped = {key: [list(r) if isinstance(r, list) else r for r in val] if isinstance(val, list) else val
+               for key, val in VALUES.items()}
+    for l in (1, 2):
+        for j in range(2):
+            for k in range(2):
+                stepped[f"W{l}"][j][k] -= mpmath.mpf(eta) * reference_gradient(VALUES, f"W{l}[{j + 1},{k + 1}]")
+            stepped[f"b{l}"][j] -= mpmath.mpf(eta) * reference_gradient(VALUES, f"b{l}[{j + 1}]")
+    after = reference_forward(stepped)[2]
+    m = re.search(r"After this step on all 12 parameters, the loss is\n\$L = ([^$]+)\$ \(before it: \$([^$]+)\$\)", md)
+    assert m, md
+    assert_nine_digits(parse_number(m.group(1)), after)
+    assert_nine_digits(parse_number(m.group(2)), loss)
+    assert after < loss  # this step helps, as a learner hopes to see
 
 
 def test_worked_example_paths_add_up_to_the_gradient(tmp_path):
@@ -222,6 +237,44 @@ def test_notation_ij(tmp_path):
     assert r"z^{(l)}_{j} = \sum_{i} W^{(l)}_{ij}\, a^{(l-1)}_{i}" in md
     # W1[1,2] joins input 2 to neuron 1: sender first
     assert r"### The gradient $\partial L/\partial W^{(1)}_{21}$" in md
+    # the entry is named with the letter the formulas use, not a lowercase w
+    assert "its entry in row $j$,\ncolumn $i$ is $W^{(l)}_{ij}$." in md
+    assert "w^{(l)}" not in md
+
+
+def test_activation_list_says_each_thing_once(tmp_path):
+    """tanh is defined by its exponentials, not as "tanh(z) = tanh(z)"; the table does not
+    say "tanh (tanh)" but keeps the name where the symbol differs ("σ (sigmoid)")."""
+    md = markdown_of(Network([2, 2, 2, 1], activation=["tanh", "softplus", "sigmoid"], loss="bce"),
+                     tmp_path)
+    assert r"\tanh(z) = \frac{e^{z} - e^{- z}}{e^{z} + e^{- z}}" in md
+    assert r"| 1 | 2 | $\tanh$ | 6 |" in md
+    assert r"| 3 | 1 | $\sigma$ (sigmoid) | 3 |" in md
+    # one logarithm: ln, as in the loss table (softplus and the written-out bce loss too)
+    assert r"\operatorname{softplus}(z) = \ln{\left(e^{z} + 1 \right)}" in md
+    assert r"\log" not in md and md.count(r"\ln") >= 4
+    assert "(binary cross-entropy, outputs in $(0, 1)$)" in md
+
+
+def test_loss_notes_write_their_symbols_as_math(tmp_path):
+    md = markdown_of(Network([2, 3], activation="softmax", loss="cross_entropy"), tmp_path)
+    assert "(cross-entropy against a target distribution $y$):" in md
+    tex = render_latex(Network([2, 3], activation="sigmoid", loss="mse"))
+    assert "(mean squared error over the $n$ outputs):" in tex
+
+
+def test_long_input_vector_is_elided(tmp_path):
+    rng = __import__("numpy").random.default_rng(3)
+    raw = {"x": [float(t) for t in rng.uniform(-1, 1, 40)], "y": [0.5, 0.25],
+           "W1": [[float(t) for t in rng.uniform(-0.3, 0.3, 40)] for _ in range(2)],
+           "b1": [0.1, -0.1]}
+    md = markdown_of(Network([40, 2], activation="sigmoid", values=raw), tmp_path)
+    x = re.search(r"^\\boldsymbol\{x\} = \\bigl\((.*?)\\bigr\)\^\{\\top\}(.*)$", md, re.M)
+    entries = x.group(1).split(", ")
+    assert entries[3] == r"\dots" and len(entries) == 6
+    assert [float(t) for t in entries[:3] + entries[4:]] == pytest.approx(raw["x"][:3] + raw["x"][-2:], rel=1e-8)
+    assert r"(40 \text{ entries})" in x.group(2)
+    assert r"\boldsymbol{y} = \bigl(0.5, 0.25\bigr)^{\top}:" in md  # short: every entry
 
 
 def test_loss_symbol_c(tmp_path):
@@ -264,6 +317,23 @@ def test_templates_errors(tmp_path):
     (tmp_path / "md" / "intro.md").write_text("\\BLOCK{if}\n")
     with pytest.raises(RenderError, match="intro.md"):
         render_markdown(Network([1, 1]), templates=tmp_path)
+
+
+def test_template_error_names_the_included_file_and_its_line(tmp_path):
+    """tex/intro.tex is reached through tex/document.tex's include: the error names
+    the user's file and the line in it, not the document template."""
+    (tmp_path / "tex").mkdir()
+    (tmp_path / "tex" / "intro.tex").write_text("My notes.\n\nSee \\VAR{network.no_such_key}.\n")
+    with pytest.raises(RenderError) as err:
+        render_latex(Network([1, 1]), templates=tmp_path)
+    assert str(err.value) == (f"your template tex/intro.tex (in {tmp_path.resolve()}) line 3: "
+                              "'dict object' has no attribute 'no_such_key'")
+    (tmp_path / "tex" / "intro.tex").write_text("One\n\\BLOCK{for x in}\n")
+    with pytest.raises(RenderError, match=r"^your template tex/intro.tex \(in .*\) line 2: "):
+        render_latex(Network([1, 1]), templates=tmp_path)
+    (tmp_path / "tex" / "intro.tex").write_text("\\VAR{1 + network}\n")
+    with pytest.raises(RenderError, match=r"^your template tex/intro.tex \(in .*\) line 1: unsupported"):
+        render_latex(Network([1, 1]), templates=tmp_path)
 
 
 @pytest.mark.parametrize("params, message", [
@@ -323,6 +393,8 @@ def test_bad_format_and_stem(tmp_path):
         build(net, formats="docx", outdir=tmp_path)
     with pytest.raises(SpecError, match="stem"):
         build(net, formats="md", outdir=tmp_path, stem="../evil")
+    with pytest.raises(SpecError, match="^paper 'legal'; expected one of a4, letter$"):
+        build(net, formats="md", outdir=tmp_path, paper="legal")
     assert default_stem(Network([2, 1], title="Ünïcode & σ net!")) == "unicode-net"
     assert default_stem(Network([2, 1], title="σ")) == "net-2-1"
     assert default_stem(Network([2, 1])) == "net-2-1"
@@ -366,6 +438,8 @@ def test_markdown_all_math_parses(tmp_path):
         (Network([2, 2, 2, 1], activation=["relu", "sigmoid", "identity"], loss="half_sse",
                  values=VALUES_221), {"params": "W1[2,1]"}),
         (Network([2, 2, 1], activation="sigmoid"), {"snippet": True}),
+        (Network([2, 2, 2, 1], activation=["tanh", "sigmoid", "identity"], loss="half_sse",
+                 values=VALUES_221), {"part": "local,chain,recursion,matrix,example", "params": "W1[2,1]"}),
         (Network([2, 3, 1], activation=["x/(1+abs(x))", "sigmoid"], loss="(a-y)^4/4"), {}),
     ]
     texts = list(WRITTEN_MARKDOWN)
@@ -382,3 +456,23 @@ def test_markdown_all_math_parses(tmp_path):
 VALUES_221 = {"x": [0.5, -1.0], "y": [0.25], "W1": [[0.3, -0.2], [0.4, 0.1]], "b1": [0.1, -0.3],
               "W2": [[0.6, -0.5], [0.2, 0.9]], "b2": [0.0, 0.1], "W3": [[1.5, -0.7]], "b3": [0.2],
               "learning_rate": 0.1}
+
+
+def test_templates_doc_names_every_variable():
+    """docs/templates.md lists every variable a template gets and every key of each
+    section, so a new key without documentation fails here."""
+    from pathlib import Path
+
+    from derive import load
+    from derive.render.document import context, plan
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "templates.md").read_text()
+    net = load(Path(__file__).resolve().parent.parent / "examples" / "tiny.toml",
+               Path(__file__).resolve().parent.parent / "examples" / "tiny-values.toml")
+    ctx = context(plan(net), "tex")
+    missing = [k for k in list(ctx) + ["tikz"] if f"`{k}`" not in doc]
+    for key, value in ctx.items():
+        first = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else value
+        if isinstance(first, dict):
+            missing += [f"{key}.{k}" for k in first if f"`{k}`" not in doc]
+    assert missing == []

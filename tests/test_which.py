@@ -61,8 +61,10 @@ def test_which_json_222_first_layer_weight_has_two_paths(tmp_path):
     out, _, code = cli("which", spec_file(tmp_path, [2, 2, 2]), "W1[1,1]", "--json")
     assert code == 0
     answer = json.loads(out)
-    assert list(answer) == ["parameter", "paths", "latex", "value"]
-    assert answer["parameter"] == "W1[1,1]" and answer["value"] is None
+    assert list(answer) == ["parameter", "paths", "edges", "latex", "value", "path_values"]
+    assert answer["parameter"] == "W1[1,1]" and answer["value"] is None and answer["path_values"] is None
+    assert answer["edges"] == [[["x[1]", "a1[1]"], ["a1[1]", "a2[1]"], ["a2[1]", "L"]],
+                               [["x[1]", "a1[1]"], ["a1[1]", "a2[2]"], ["a2[2]", "L"]]]
     assert len(answer["paths"]) == 2
     for path in answer["paths"]:
         assert roles(path) == (["loss", "activation", "weight", "activation", "input"], [2, 2, 2, 1, 1])
@@ -334,8 +336,10 @@ def test_which_cli_formats(tmp_path):
     assert code == 0 and md.startswith("**Both, chained.**")
     tex, _, code = cli("which", spec, "W1[1,1]", "--format", "tex")
     assert code == 0 and r"\textbf{Both, chained.}" in tex
-    _, err, code = cli("which", spec, "W1[1,1]", "--format", "html")
-    assert code == 2 and "--format 'html'; expected md or tex" in err
+    page, _, code = cli("which", spec, "W1[1,1]", "--format", "html")
+    assert code == 0 and page.startswith("<!DOCTYPE html>") and 'data-param="W1[1,1]"' in page
+    _, err, code = cli("which", spec, "W1[1,1]", "--format", "docx")
+    assert code == 2 and "--format 'docx'; expected md, tex or html" in err
 
 
 @pytest.mark.parametrize("param,message", [

@@ -83,7 +83,9 @@ class ParamAnswer:
                              self.trace, self.values)
 
     def to_json(self, style: Style = Style(fold_sums=0)) -> dict:
-        """Each factor's LaTeX is the expression `which` and the documents print for it."""
+        """Each factor's LaTeX is the expression `which` and the documents print for it;
+        `edges` names each path's steps from the parameter's input to the loss
+        (x[1] -> a1[1] -> ... -> L, the HTML diagram's hooks)."""
         if self.count > JSON_MAX_PATHS:
             raise SpecError(f"{self.param.name} has {self.count} paths to the loss, more than "
                             f"--json lists ({JSON_MAX_PATHS}; raise derive.answer.JSON_MAX_PATHS "
@@ -92,8 +94,11 @@ class ParamAnswer:
         return {"parameter": self.param.name,
                 "paths": [[{"role": f.role, "layer": f.layer, "latex": style.latex(chain.factor_expr(f))} for f in q]
                           for q in listed],
+                "edges": [route_edges(q) for q in listed],
                 "latex": style.latex(self.network.gradient(self.param).simplified),
-                "value": _finite(self.value)}
+                "value": _finite(self.value),
+                "path_values": None if self.value is None else
+                [_finite(self.path_value(q)) for q in listed]}
 
     def summary_json(self, style: Style = Style(fold_sums=0)) -> dict:
         """The general answer's entry for this (representative) parameter."""
@@ -117,6 +122,27 @@ class ParamAnswer:
         ctx["path_values"] = (words.number_sum([self.path_value(q) for q in self.listed])
                               if self.value is not None and self.complete and self.count > 1 else "")
         return ctx
+
+
+def _node(s) -> str:
+    """A neuron's name as the diagrams and `derive claim` write it: x[1], a2[3]."""
+    return f"x[{s.idx[0]}]" if s.kind == "x" else f"a{s.layer}[{s.idx[0]}]"
+
+
+def route_edges(path: Path) -> list[list[str]]:
+    """The edges one path runs along, from the parameter's input to the loss.
+
+    A weight or input factor dz(t)_i/da(t-1)_k is the edge k -> i into layer t
+    (a bias has none); the loss factor dL/da(L)_m is the edge m -> L.  Softmax
+    paths enter output neuron i and leave from output m, as the diagram draws."""
+    edges = []
+    for f in reversed(path):
+        if f.role in ("weight", "input"):
+            below = f.denominator if f.role == "weight" else f.expr
+            edges.append([_node(below), f"a{f.numerator.layer}[{f.numerator.idx[0]}]"])
+        elif f.role == "loss":
+            edges.append([_node(f.denominator), "L"])
+    return edges
 
 
 def _finite(v):

@@ -117,7 +117,9 @@ def _layer_row(spec, label: str, first: int, last: int, row: Activation) -> dict
     n = spec.layers[first]
     per = spec.layer_parameter_count(first)
     count = sum(spec.layer_parameter_count(l) for l in range(first, last + 1))
+    # "tanh (tanh)" says it twice: the name is shown only where the symbol differs
     return {"layers": label, "width": n, "activation": row.latex, "name": row.name,
+            "same_name": row.latex.lstrip("\\") == row.name,
             "params": str(count) if first == last else f"{count} ({per} each)"}
 
 
@@ -238,10 +240,13 @@ def matrix_form(net: Network, style: Style) -> dict:
         grad = vparens(loss_derivative(style, net, vector=True), loss_derivative_expr(net))
         f_out = vparens(activation_derivative(style, out_row, L, vector=True), fprime(out_row))
         bp1_special = rf"{grad} \odot {f_out}"
-    hidden = [{"range": layer_range(first, last),
-               "equation": rf"{bold(DELTA, 'l')} = \bigl(W^{{(l+1)}}\bigr)^{{\top}} {bold(DELTA, 'l+1')}"
-                           rf" \odot {vparens(activation_derivative(style, row, 'l', vector=True), fprime(row))}"}
-              for first, last, row in layer_groups(net, 1, L - 1)]
+    hidden = []
+    for first, last, row in layer_groups(net, 1, L - 1):
+        l = first if first == last else "l"  # one layer: its number, not "for l = 1: ... (l)"
+        f_l = vparens(activation_derivative(style, row, l, vector=True), fprime(row))
+        hidden.append({"range": layer_range(first, last),
+                       "equation": rf"{bold(DELTA, l)} = \bigl(W^{{({_plus(l)})}}\bigr)^{{\top}} "
+                                   rf"{bold(DELTA, _plus(l))} \odot {f_l}"})
     return {
         "bp1": bp1, "bp1_special": bp1_special,
         "bp2": rf"{bold(DELTA, 'l')} = \bigl(W^{{(l+1)}}\bigr)^{{\top}} {bold(DELTA, 'l+1')}"

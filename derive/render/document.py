@@ -12,7 +12,12 @@ diagram.py with the first chosen parameter's paths highlighted).
 
 `render_latex` and `render_markdown` return the text alone (for
 `Network.explain`); `snippet=True` gives only the equations: a fragment
-for \input (amsmath and xcolor needed) or for pasting into notes.
+for \input (amsmath and xcolor needed) or for pasting into notes.  A
+snippet is made of `PARTS` (tex/part-<name>.tex, md/part-<name>.md);
+`part="chain"` (or "recursion,matrix", ...) takes only those, for one slide
+or one page of notes, and implies `snippet`.  File names: `<stem>.*` for
+the document, `<stem>-snippet.*` for a snippet, `<stem>-<part>.*` for parts,
+so a snippet never overwrites the document.
 """
 
 from __future__ import annotations
@@ -33,14 +38,18 @@ from ..files import ensure_folder, write_text_atomic
 from .formulas import Style
 from .roles import colour_definitions
 from ..calculus.model import Param
-from .pdf import compile_pdf, find_engine, latex_source, missing_engine_message
-from .templating import environment, render
-from .worked import check_section, example_section
+from .pdf import compile_pdf, find_engine, latex_source, missing_engine_message, paper_option
+from .templating import environment, escape_pdf_string, locate_tex_line, render
+from .worked import check_section, example_section, param_rows
 
 if TYPE_CHECKING:
     from ..api import Network
 
 FORMATS = ("pdf", "tex", "md")
+#: The pieces a snippet can be cut into (--part), in the order a document has them.
+PARTS = ("local", "chain", "recursion", "matrix", "example")
+#: What --snippet alone gives.
+SNIPPET_PARTS = ("chain", "recursion", "matrix")
 _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -55,6 +64,9 @@ class Plan:
     loss_symbol: str = "L"
     snippet: bool = False
     templates: str | Path | None = None
+    parts: tuple[str, ...] = SNIPPET_PARTS
+    paper: str = "a4"
+    part_given: bool = False
 
     def __repr__(self) -> str:
         return f"Plan({self.net.spec.describe()}, params={[p.name for p in self.chosen]})"
@@ -74,15 +86,32 @@ class Plan:
         return check_section(self.net, self.net.spec.values)
 
 
+def parse_parts(net: Network, part) -> tuple[str, ...]:
+    """'chain' or 'recursion,matrix' (or a list) -> the parts, checked, in the order given."""
+    items = part.split(",") if isinstance(part, str) else list(part)
+    chosen = tuple(dict.fromkeys(str(p).strip().lower() for p in items if str(p).strip()))
+    bad = [p for p in chosen if p not in PARTS]
+    if bad or not chosen:
+        raise SpecError(f"part {','.join(bad) or '(none)'!r}; expected a comma list of "
+                        f"{', '.join(PARTS)}")
+    if "example" in chosen and net.spec.values is None:
+        raise SpecError("part 'example' needs values: --values FILE or a [values] table in the spec")
+    return chosen
+
+
 def plan(net: Network, params: str | None = None, snippet: bool = False, notation: str = "nielsen",
-         loss_symbol: str = "L", templates=None) -> Plan:
-    """Check the options and choose the parameters; nothing is written yet."""
+         loss_symbol: str = "L", templates=None, part=None, paper: str = "a4") -> Plan:
+    """Check the options and choose the parameters; nothing is written yet.
+    A `part` makes the document a snippet of those parts alone."""
     Style(notation, loss_symbol)  # bad settings fail here, as a SpecError
+    paper_option(paper)
+    parts = SNIPPET_PARTS if part is None else parse_parts(net, part)
     chosen = choose(net, params)
     # the diagram shows the first parameter asked for, or by default the deepest one
     highlight = (chosen[0] if params is not None else min(chosen, key=lambda p: p.layer)) \
         if chosen else None
-    return Plan(net, chosen, highlight, notation, loss_symbol, snippet, templates)
+    return Plan(net, chosen, highlight, notation, loss_symbol, snippet or part is not None,
+                templates, parts, paper, part is not None)
 
 
 def context(pl: Plan, target: str, figure: str | None = None) -> dict:
@@ -92,6 +121,8 @@ def context(pl: Plan, target: str, figure: str | None = None) -> dict:
     trace = run[0] if run else None
     return {
         "title": net.spec.title or default_title(net.spec),
+        "parts": pl.parts,
+        "chosen_params": param_rows(net, style, pl.chosen, values, run) if run else None,
         "legend": style.legend(),
         "colour_definitions": colour_definitions(),
         "network": network_section(net, style),
@@ -123,33 +154,41 @@ def _latex(pl: Plan) -> str:
     env = environment(pl.templates)
     ctx = context(pl, "tex")
     if pl.snippet:
-        return render(env, "tex/snippet.tex", **ctx)
+        return _ending(render(env, "tex/snippet.tex", **ctx))
     ctx["tikz"] = _diagram(pl, "tikz")
-    return latex_source(render(env, "tex/document.tex", **ctx))
+    return latex_source(render(env, "tex/document.tex", **ctx), pl.paper,
+                        title=escape_pdf_string(ctx["title"]))
 
 
 def _markdown(pl: Plan, figure: str | None = None) -> str:
     name = "md/snippet.md" if pl.snippet else "md/document.md"
-    return render(environment(pl.templates), name, **context(pl, "md", figure))
+    return _ending(render(environment(pl.templates), name, **context(pl, "md", figure)))
+
+
+def _ending(text: str) -> str:
+    """Exactly one newline at the end (an included part drops its last one)."""
+    return text.rstrip("\n") + "\n"
 
 
 def render_latex(net: Network, params: str | None = None, snippet: bool = False,
-                 notation: str = "nielsen", loss_symbol: str = "L", templates=None) -> str:
-    """The .tex text: a whole document, or with `snippet` a fragment for \\input."""
-    return _latex(plan(net, params, snippet, notation, loss_symbol, templates))
+                 notation: str = "nielsen", loss_symbol: str = "L", templates=None,
+                 part=None, paper: str = "a4") -> str:
+    """The .tex text: a whole document, or with `snippet` (or `part`) a fragment for \\input."""
+    return _latex(plan(net, params, snippet, notation, loss_symbol, templates, part, paper))
 
 
 def render_markdown(net: Network, params: str | None = None, snippet: bool = False,
                     notation: str = "nielsen", loss_symbol: str = "L", templates=None,
-                    figure: str | None = None) -> str:
+                    figure: str | None = None, part=None, paper: str = "a4") -> str:
     """The .md text; `figure` names the diagram's SVG file (written by `build`), if any."""
-    return _markdown(plan(net, params, snippet, notation, loss_symbol, templates), figure)
+    return _markdown(plan(net, params, snippet, notation, loss_symbol, templates, part, paper),
+                     figure)
 
 
 def default_stem(net: Network) -> str:
     """A slug of the title ('Backprop in σ nets' -> 'backprop-in-nets'), else net-2-3-1.
 
-    (The CLI could pass the spec file's name as `stem`; the spec does not keep it.)"""
+    (`derive explain SPEC` passes the spec file's name as `stem` instead.)"""
     ascii_title = unicodedata.normalize("NFKD", net.spec.title or "").encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60].strip("-")
     if slug:
@@ -177,18 +216,22 @@ def _formats(formats, snippet: bool) -> tuple[tuple[str, ...], bool]:
 
 def build(net: Network, formats=None, outdir="output", params: str | None = None,
           snippet: bool = False, notation: str = "nielsen", loss_symbol: str = "L",
-          templates=None, stem: str | None = None) -> list[Path]:
+          templates=None, stem: str | None = None, part=None, paper: str = "a4") -> list[Path]:
     """Write the document in each format into `outdir`; return the paths written.
 
-    Without a TeX engine and with default formats, the .tex and .md are written
-    and one line on stderr says how to get the PDF; asked for explicitly, a
-    missing engine is a `ToolError`.
+    Files are named `stem` (default: `default_stem`), plus "-snippet" for a
+    snippet or "-<part>-<part>" for parts.  Without a TeX engine and with
+    default formats, the .tex and .md are written and one line on stderr says
+    how to get the PDF; asked for explicitly, a missing engine is a `ToolError`.
     """
-    fmts, explicit = _formats(formats, snippet)
-    pl = plan(net, params, snippet, notation, loss_symbol, templates)
-    stem = stem if stem is not None else default_stem(net) + ("-snippet" if snippet else "")
+    pl = plan(net, params, snippet, notation, loss_symbol, templates, part, paper)
+    fmts, explicit = _formats(formats, pl.snippet)
+    if stem is None:
+        stem = default_stem(net)
     if not isinstance(stem, str) or not _STEM.match(stem):
         raise SpecError(f"stem {stem!r} must be letters, digits, '.', '_' or '-'")
+    if pl.snippet:
+        stem += "-" + ("-".join(pl.parts) if pl.part_given else "snippet")
     folder = ensure_folder(outdir)
     written: list[Path] = []
     if "md" in fmts:
@@ -202,7 +245,9 @@ def build(net: Network, formats=None, outdir="output", params: str | None = None
                 raise ToolError(missing_engine_message())
             print(f"derive: {missing_engine_message()}", file=sys.stderr)
         elif "pdf" in fmts:
-            written.append(compile_pdf(tex, folder / f"{stem}.pdf"))
+            env = environment(pl.templates)
+            written.append(compile_pdf(tex, folder / f"{stem}.pdf",
+                                       locate=lambda text: locate_tex_line(env, text)))
     return written
 
 

@@ -50,7 +50,8 @@ class Style:
     # -- concrete expressions ------------------------------------------------
     def latex(self, expr, **extra) -> str:
         """A SymPy expression printed with this style's settings."""
-        return to_latex(expr, **self.settings, fold_sums=self.fold_sums, **extra)
+        # ln, as the loss table writes it, so a document never mixes ln and log
+        return to_latex(expr, **self.settings, fold_sums=self.fold_sums, **{"ln_notation": True, **extra})
 
     @property
     def L(self) -> str:

@@ -3,7 +3,8 @@ r"""LaTeX and PDF: a PyLaTeX document around the filled templates, compiled safe
 The preamble is ours and small: PyLaTeX's default `lastpage` (only in
 texlive-latex-extra) is dropped, and every package comes from Debian's
 texlive-latex-base, -recommended or -pictures (amsmath, amssymb, xcolor,
-tikz, booktabs, geometry, parskip, lmodern, hyperref).  The body is the
+tikz, booktabs, geometry, parskip, lmodern, hyperref).  The paper is A4 or
+US letter (`PAPERS`); the title goes into the PDF's metadata as well.  The body is the
 `tex/document.tex` template; math in it was printed by content.py and the
 user's text escaped by templating.escape_tex, so nothing the user wrote can
 reach TeX as a command.
@@ -13,7 +14,9 @@ reach TeX as a command.
 (openin_any=p, openout_any=p: no absolute paths or parent folders), reruns
 while the log asks (at most `MAX_PASSES`), and moves the PDF into place atomically.  A failure
 keeps the .tex and the .log beside the requested PDF and names the log in a
-`ToolError`; no TeX installed is one line saying what to install.
+`ToolError`; no TeX installed is one line saying what to install.  Given a
+`locate` function (templating.locate_tex_line), the error also names the
+template line that wrote the failing line of the .tex.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from pylatex import Document, NoEscape, Package
 
-from ..errors import ToolError
+from ..errors import SpecError, ToolError
 from ..files import write_bytes_atomic, write_text_atomic
 from .roles import colour_definitions
 
@@ -40,11 +43,23 @@ INSTALL_HINT = ("apt-get install texlive-latex-base texlive-latex-recommended te
                 "lmodern (or run ./dev.sh setup)")
 PACKAGES = [("amsmath", None), ("amssymb", None), ("xcolor", None), ("tikz", None),
             ("booktabs", None), ("longtable", None), ("hyperref", ["hidelinks"])]
+#: --paper choices, as LaTeX class options.
+PAPERS = {"a4": "a4paper", "letter": "letterpaper"}
 
 
-def latex_source(body: str) -> str:
-    """The whole .tex file: our preamble, then `body` (already valid LaTeX)."""
-    doc = Document(documentclass="article", document_options=["11pt", "a4paper"],
+def paper_option(paper: str) -> str:
+    """The class option for `paper`; anything else is a SpecError listing the choices."""
+    if paper not in PAPERS:
+        raise SpecError(f"paper {paper!r}; expected one of {', '.join(PAPERS)}")
+    return PAPERS[paper]
+
+
+def latex_source(body: str, paper: str = "a4", title: str | None = None) -> str:
+    """The whole .tex file: our preamble, then `body` (already valid LaTeX).
+
+    `title` is the PDF's Title metadata, already escaped for hyperref
+    (templating.escape_pdf_string)."""
+    doc = Document(documentclass="article", document_options=["11pt", paper_option(paper)],
                    fontenc="T1", inputenc="utf8", lmodern=True, textcomp=True,
                    page_numbers=False, indent=False,
                    geometry_options={"margin": "2.2cm", "top": "2cm", "bottom": "2.4cm"})
@@ -53,6 +68,8 @@ def latex_source(body: str) -> str:
     for line in colour_definitions():
         doc.preamble.append(NoEscape(line))
     doc.preamble.append(NoEscape(r"\allowdisplaybreaks"))
+    if title:
+        doc.preamble.append(NoEscape(rf"\hypersetup{{pdftitle={{{title}}}, pdfcreator={{derive}}}}"))
     doc.append(NoEscape(r"\pagestyle{plain}"))  # page_numbers=False also sets `empty`
     doc.append(NoEscape(body))
     return doc.dumps() + "\n"
@@ -66,12 +83,13 @@ def missing_engine_message() -> str:
     return f"no TeX engine ({ENGINE}) found, so no PDF; to get PDFs: {INSTALL_HINT}"
 
 
-def compile_pdf(tex: str, pdf_path: Path, timeout: float = TIMEOUT_SECONDS,
+def compile_pdf(tex: str, pdf_path: Path, timeout: float = TIMEOUT_SECONDS, locate=None,
                 reproducible: bool = False) -> Path:
     """Compile `tex` into `pdf_path`; on failure keep <stem>.tex and <stem>.log beside it.
 
-    `reproducible` fixes pdfTeX's dates and document ID (SOURCE_DATE_EPOCH), so the
-    same source gives the same bytes."""
+    `locate(line_text)` may name the template that wrote a failing line; `reproducible`
+    fixes pdfTeX's dates and document ID (SOURCE_DATE_EPOCH), so the same source gives
+    the same bytes."""
     engine = find_engine()
     if engine is None:
         raise ToolError(missing_engine_message())
@@ -85,7 +103,7 @@ def compile_pdf(tex: str, pdf_path: Path, timeout: float = TIMEOUT_SECONDS,
             ok, why = _run(engine, folder, env, timeout)
             log = _read(folder / "document.log")
             if not ok:
-                raise _failure(tex, pdf_path, log, why)
+                raise _failure(tex, pdf_path, log, why, locate)
             if not _RERUN.search(log):
                 break
         write_bytes_atomic(pdf_path, (folder / "document.pdf").read_bytes())
@@ -114,13 +132,19 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _failure(tex: str, pdf_path: Path, log: str, why: str) -> ToolError:
+def _failure(tex: str, pdf_path: Path, log: str, why: str, locate=None) -> ToolError:
     stem = pdf_path.with_suffix("")
     tex_path, log_path = stem.with_suffix(".tex"), stem.with_suffix(".log")
     if not tex_path.exists() or tex_path.read_text(encoding="utf-8", errors="replace") != tex:
         write_text_atomic(tex_path, tex)
     write_text_atomic(log_path, log or f"{why}\n")
-    return ToolError(f"{why}: {first_error(log) or 'see the log'}; kept {tex_path} and the log {log_path}")
+    error = first_error(log)
+    line = re.search(r"\(line (\d+) of the \.tex\)$", error or "")
+    lines = tex.splitlines()
+    if line and locate is not None and int(line.group(1)) <= len(lines):
+        origin = locate(lines[int(line.group(1)) - 1])
+        error += f", written by {origin}" if origin else ""
+    return ToolError(f"{why}: {error or 'see the log'}; kept {tex_path} and the log {log_path}")
 
 
 def first_error(log: str) -> str | None:

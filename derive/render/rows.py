@@ -36,7 +36,10 @@ def definition(style: Style, row: Activation) -> str:
     r"""\sigma(z) = \frac{1}{1 + e^{-z}}: the row's definition."""
     if row.vector:
         return rf"{row.latex}(\boldsymbol{{z}})_{{j}} = \frac{{e^{{z_{{j}}}}}}{{\sum_{{m}} e^{{z_{{m}}}}}}"
-    return rf"{row.latex}(z) = " + general(style, row.definition, {X: "z"})
+    expr = row.definition
+    if isinstance(expr, sympy.Function):  # tanh(z) = tanh(z) says nothing: write it out
+        expr = expr.rewrite(sympy.exp)
+    return rf"{row.latex}(z) = " + general(style, expr, {X: "z"})
 
 def activation_derivative(style: Style, row: Activation, layer, idx: str = "j",
                           vector: bool = False) -> str:

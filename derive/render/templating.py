@@ -7,18 +7,23 @@ through `escape_tex` or `escape_md` exactly once, here, as the `tex` and
 LaTeX-safe delimiters, since ``{{``, ``{%`` and ``{#`` clash with TeX:
 
     \VAR{title|tex}      a value          \BLOCK{for s in steps} ... \BLOCK{endfor}
-    \#{ a comment }
+    \#{ a comment }      which ends at its first closing brace: no braces inside
 
 A user folder (``--templates DIR``) comes first in a `ChoiceLoader`, so any
 template can be replaced by a file of the same name (``tex/chain.tex``).
 The built-in templates are the repository's top-level ``templates/``
-(``derive/templates/`` when installed as package data).
+(``derive/templates/`` when installed as package data); docs/templates.md
+lists the variables each one gets.  Errors name the template file that
+holds them, with its line, also when it was reached through an include
+(`render`), and `locate_tex_line` finds the template line behind a line of
+the compiled .tex, so a TeX error in a user's tex/intro.tex names that file.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import traceback
 import unicodedata
 from pathlib import Path
 
@@ -99,6 +104,14 @@ def escape_tex(text: str) -> str:
     return "".join(_tex_char(ch) for ch in str(text))
 
 
+def escape_pdf_string(text: str) -> str:
+    """User text for hyperref's PDF metadata (pdftitle): TeX specials escaped as by
+    `escape_tex`, but Unicode up to U+2FFF (Greek, math symbols) kept as itself,
+    since hyperref writes it into the PDF's Unicode strings where math would be dropped."""
+    return "".join(ch if 128 <= ord(ch) < 0x3000 and ch.isprintable() else _tex_char(ch)
+                   for ch in " ".join(str(text).split()))
+
+
 #: ASCII punctuation that can start markup mid-line (math, emphasis, links, HTML, code).
 _MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]<>#+!|$~^&])")
 
@@ -141,13 +154,87 @@ def _environment(user_dir: str | None) -> jinja2.Environment:
 
 
 def render(env: jinja2.Environment, name: str, **context) -> str:
-    """Fill one template; a missing or broken template is a `RenderError` naming it."""
+    """Fill one template; a missing or broken template is a `RenderError` naming the
+    file that holds the fault (an included one, too) and its line."""
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"template {exc.name!r} not found (looked in the --templates folder "
                           f"and {str(TEMPLATES)!r})") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(f"template {exc.name or name!r} line {exc.lineno}: {exc.message}") from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError(f"template {name!r}: {exc.message}") from None
+        where = _describe(env, exc.filename, exc.name or name, exc.lineno)
+        raise RenderError(f"{where}: {exc.message}") from None
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError,
+            AttributeError) as exc:
+        frame = _template_frame(env, exc)
+        if frame is None and not isinstance(exc, jinja2.TemplateError):
+            raise  # not a template's fault: a bug in derive
+        where = _describe(env, *frame) if frame else f"template {name!r}"
+        message = getattr(exc, "message", None) or str(exc)
+        raise RenderError(f"{where}: {message}") from None
+
+
+def _folders(env: jinja2.Environment) -> list[tuple[Path, bool]]:
+    """The environment's template folders, user folder first, each with `is_user`."""
+    loaders = getattr(env.loader, "loaders", [env.loader])
+    folders = [Path(p) for ld in loaders for p in getattr(ld, "searchpath", [])]
+    return [(f, f != Path(str(TEMPLATES))) for f in folders]
+
+
+def _template_name(env: jinja2.Environment, filename: str | None):
+    """('tex/intro.tex', folder, is_user) for a template file's path, or None."""
+    if not filename:
+        return None
+    path = Path(filename)
+    for folder, user in _folders(env):
+        try:
+            return path.relative_to(folder).as_posix(), folder, user
+        except ValueError:
+            continue
+    return None
+
+
+def _template_frame(env: jinja2.Environment, exc: BaseException) -> tuple[str, str, int] | None:
+    """(filename, name, line) of the innermost template line in the exception's traceback
+    (Jinja rewrites tracebacks so that template code shows as its file and line)."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        found = _template_name(env, frame.filename)
+        if found:
+            return frame.filename, found[0], frame.lineno
+    return None
+
+
+def _describe(env: jinja2.Environment, filename: str | None, name: str, line: int | None) -> str:
+    """"your template tex/intro.tex (in /my/tpl) line 3" or "template 'tex/chain.tex' line 3"."""
+    found = _template_name(env, filename)
+    at = f" line {line}" if line else ""
+    if found and found[2]:
+        return f"your template {found[0]} (in {found[1]}){at}"
+    return f"template {found[0] if found else name}{at}"
+
+
+_TAG = re.compile(r"\\(?:VAR|BLOCK)\{[^}]*\}|\\#\{[^}]*\}")
+
+
+def locate_tex_line(env: jinja2.Environment, text: str) -> str | None:
+    """Which template line wrote `text` (one line of the filled .tex), e.g.
+    "your template tex/intro.tex line 1"; None if no template line matches.
+
+    Each template line becomes a pattern, its \\VAR and \\BLOCK tags matching
+    anything; user templates are searched first, since the built-in ones are
+    compiled by the test suite."""
+    text = text.strip()
+    if not text:
+        return None
+    for folder, user in _folders(env):
+        for path in sorted(folder.glob("tex/*.tex")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                literal = _TAG.sub("", line).strip()
+                if len(literal) < 3:
+                    continue
+                pattern = ".*?".join(re.escape(part) for part in _TAG.split(line.strip()))
+                if re.fullmatch(pattern, text):
+                    name = path.relative_to(folder).as_posix()
+                    return f"your template {name} line {number}" if user else \
+                        f"template {name} line {number}"
+    return None

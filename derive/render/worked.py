@@ -3,7 +3,10 @@ r"""The worked numeric example and the verification summary (sections 7 and 8).
 Numbers come from `Evaluator.run` (the derivation's own delta equations,
 compiled) and are printed to `DIGITS` significant digits by
 `formulas.format_number`.  With a learning rate, each parameter after one
-gradient-descent step is p - eta * dL/dp.  Large networks get the loss, the
+gradient-descent step is p - eta * dL/dp, and the loss at the stepped
+parameters (the engine's own forward pass) shows whether the step helped.
+Vectors longer than `MAX_VECTOR` entries (an MNIST input has 784) print
+their ends around a \dots, as the weights do.  Large networks get the loss, the
 output layer, one weight and one bias per layer, and a table of each layer's
 delta and gradient norms (where vanishing or exploding gradients show),
 instead of thousands of numbers; `derive grad --json` has every value.
@@ -22,6 +25,7 @@ import numpy as np
 from ..errors import DeriveError
 from .formulas import Style, format_number
 from ..calculus.model import Param
+from ..check.numeric import as_arrays
 from ..check.verify import ATOL, RTOL
 
 if TYPE_CHECKING:
@@ -32,11 +36,28 @@ DIGITS = 9
 SMALL_NEURONS = 24
 #: ... and at most this many parameters get every gradient and update.
 SMALL_PARAMETERS = 60
+#: Vectors with more entries print the first `VECTOR_HEAD` and the last `VECTOR_TAIL` only.
+MAX_VECTOR = 6
+VECTOR_HEAD, VECTOR_TAIL = 3, 2
 
 
 def _vector(style: Style, v) -> str:
-    body = ", ".join(format_number(float(x), DIGITS) for x in v)
-    return rf"\bigl({body}\bigr)^{{\top}}"
+    numbers = [format_number(float(x), DIGITS) for x in v]
+    if len(numbers) > MAX_VECTOR:
+        numbers = numbers[:VECTOR_HEAD] + [r"\dots"] + numbers[-VECTOR_TAIL:]
+    return rf"\bigl({', '.join(numbers)}\bigr)^{{\top}}"
+
+
+def loss_after_step(net: Network, values, run) -> float:
+    """The loss after one gradient-descent step on every parameter at once,
+    p - eta * dL/dp, from the engine's forward pass."""
+    _, gW, gb = run
+    eta = values.learning_rate
+    x, y, W, b = as_arrays(values, net.spec.layers, net.spec.bias)
+    W = {l: W[l] - eta * gW[l] for l in W}
+    b = {l: b[l] - eta * gb[l] for l in b} if net.spec.bias else b
+    ev = net.evaluator
+    return float(ev.loss_at(ev.forward(x, W, b), y))
 
 
 def example_section(net: Network, style: Style, values, run) -> dict | None:
@@ -60,15 +81,23 @@ def example_section(net: Network, style: Style, values, run) -> dict | None:
         q for l in range(1, spec.depth + 1)
         for q in ([Param(l, "W", 1, 1)] + ([Param(l, "b", 1)] if spec.bias else []))]
     eta = values.learning_rate
-    rows = [_param_row(net, style, q, values, gW, gb, eta) for q in params]
+    rows = param_rows(net, style, params, values, run)
     return {
         "x": _vector(style, values.x), "y": _vector(style, values.y),
+        "x_size": len(values.x), "y_size": len(values.y), "max_vector": MAX_VECTOR,
         "loss": format_number(trace.loss, DIGITS), "layers": layers, "all_layers": small_neurons,
+        "loss_after": None if eta is None else format_number(loss_after_step(net, values, run), DIGITS),
         "params": rows, "all_params": small, "count": spec.parameter_count,
         "eta": None if eta is None else format_number(eta, DIGITS),
         "norms": None if small_neurons else _norms(net, trace, gW),
         "digits": DIGITS,
     }
+
+
+def param_rows(net: Network, style: Style, params, values, run) -> list[dict]:
+    """Value, gradient and (with a learning rate) value after one step, per parameter."""
+    _, gW, gb = run
+    return [_param_row(net, style, q, values, gW, gb, values.learning_rate) for q in params]
 
 
 def _param_row(net: Network, style: Style, p: Param, values, gW, gb, eta) -> dict:

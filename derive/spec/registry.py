@@ -112,17 +112,17 @@ LOSSES: dict[str, Loss] = {
     row.name: row
     for row in [
         Loss("mse", r"\frac{1}{n}\sum_j (a_j - y_j)^2",
-             lambda a, y, n: (a - y) ** 2 / n, "mean squared error over the n outputs"),
+             lambda a, y, n: (a - y) ** 2 / n, "mean squared error over the $n$ outputs"),
         Loss("half_sse", r"\frac{1}{2}\sum_j (a_j - y_j)^2",
              lambda a, y, n: Rational(1, 2) * (a - y) ** 2, "half the sum of squared errors"),
         Loss("sse", r"\sum_j (a_j - y_j)^2",
              lambda a, y, n: (a - y) ** 2, "sum of squared errors"),
         Loss("bce", r"-\sum_j \left[y_j \ln a_j + (1-y_j)\ln(1-a_j)\right]",
              lambda a, y, n: -(y * log(a) + (1 - y) * log(1 - a)),
-             "binary cross-entropy, outputs in (0, 1)", probabilistic=True),
+             "binary cross-entropy, outputs in $(0, 1)$", probabilistic=True),
         Loss("cross_entropy", r"-\sum_j y_j \ln a_j",
              lambda a, y, n: -y * log(a),
-             "cross-entropy against a target distribution y", probabilistic=True),
+             "cross-entropy against a target distribution $y$", probabilistic=True),
     ]
 }
 
