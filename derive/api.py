@@ -5,6 +5,14 @@ r"""The Python API: `Network` ties the stages together; the CLI calls only this.
     >>> net.gradient("W2[1,1]").latex
     'a^{(1)}_{1} a^{(2)}_{1} \\left(1 - a^{(2)}_{1}\\right) \\left(a^{(2)}_{1} - y_{1}\\right)'
 
+One rule for the names: what an object has, read without arguments, is a
+property (`g.latex`, `g.simplified`, `g.paths`, `net.spec`); what takes
+arguments or computes at a point is a method (`net.gradient(name)`,
+`net.gradients(point)`, `net.values(point)`, `g.equation(**settings)`).
+Renderings can also be called: `g.latex()` is `g.latex`, as `answer.latex()`.
+Points are dicts of lists, NumPy arrays or torch tensors; sequences
+(`net.params()`, `g.paths`) can be iterated more than once.
+
 Each stage is built on first use and kept (`cached_property`): asking for
 one gradient of a 32-layer network derives that gradient only.  `values`
 arguments accept a `Values`, a plain dict shaped like a values file, or
@@ -17,15 +25,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+import numpy as np
 import sympy
 
 from .calculus.backprop import Derivation
 from .errors import SpecError
 from .check.evaluate import Evaluator
 from .calculus.explicit import ExplicitForm
-from .calculus.model import Param, SymbolicModel
+from .calculus.model import NetSymbol, Param, SymbolicModel
+from .calculus.names import bracket_name, symbol_named
 from .render.printing import partial_latex, to_latex
 from .calculus.simplify import Simplifier
 from .spec.network import NetworkSpec, Values
@@ -41,6 +52,42 @@ if TYPE_CHECKING:
 MAX_POINTS = 1000
 
 
+class Rendered(str):
+    """A printed form that is also callable: `g.latex` and `g.latex()` are the same
+    string, so a property reads like the methods `answer.latex()` and `verdict.text()`."""
+
+    def __call__(self) -> str:
+        return str(self)
+
+
+class Paths:
+    """The chain rule's paths for one parameter: iterable again and again (each pass
+    derives them afresh: there can be millions), `len`, and `paths[i]`."""
+
+    def __init__(self, gradient: "Gradient"):
+        self._gradient = gradient
+
+    def __iter__(self) -> Iterator["Path"]:
+        from .calculus.paths import paths
+
+        net = self._gradient.network
+        return paths(net.derivation, self._gradient.param, net.simplifier)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, i: int) -> "Path":
+        if not isinstance(i, int) or i < 0:
+            raise IndexError(f"paths[{i!r}]: give an index 0, 1, ... (or iterate)")
+        found = next(islice(iter(self), i, None), None)
+        if found is None:
+            raise IndexError(f"paths[{i}]: there are only {len(self)} paths")
+        return found
+
+    def __repr__(self) -> str:
+        return f"Paths({self._gradient.name}, at most {self._gradient.path_count})"
+
+
 @dataclass(frozen=True)
 class Gradient:
     """dL/dp of one parameter in the three forms, with LaTeX and Jupyter display.
@@ -54,7 +101,7 @@ class Gradient:
     x_1*(a1_1 - y_1)
     >>> g.explicit
     x_1*(W1_1_1*x_1 + b1_1 - y_1)
-    >>> [(f.role, f.simplified) for f in next(g.paths)]
+    >>> [(f.role, f.simplified) for f in g.paths[0]]
     [('loss', a1_1 - y_1), ('activation', 1), ('input', x_1)]
     """
 
@@ -88,8 +135,8 @@ class Gradient:
         return self._explicit[0]
 
     @property
-    def latex(self) -> str:
-        return to_latex(self.simplified)
+    def latex(self) -> Rendered:
+        return Rendered(to_latex(self.simplified))
 
     @property
     def expression(self) -> str:
@@ -97,13 +144,11 @@ class Gradient:
         return str(self.explicit if self.explicit is not None else self.factored)
 
     @property
-    def paths(self) -> Iterator["Path"]:
-        """The chain rule as a sum over paths: an iterator of tuples of `Factor`s
-        (roles loss, activation, weight, input), one tuple per nonzero path.
-        Their number is the product of the later layers' widths (`path_count`)."""
-        from .calculus.paths import paths
-
-        return paths(self.network.derivation, self.param, self.network.simplifier)
+    def paths(self) -> Paths:
+        """The chain rule as a sum over paths: tuples of `Factor`s (roles loss,
+        activation, weight, input), one tuple per nonzero path; iterable more than
+        once.  Their number is the product of the later layers' widths (`path_count`)."""
+        return Paths(self)
 
     @property
     def path_count(self) -> int:
@@ -188,10 +233,17 @@ class Network:
 
     # -- questions -----------------------------------------------------------
     def param(self, name: str) -> Param:
-        return self.model.param(name)
+        """A parameter by name: "W1[1,2]", or the symbol name "W1_1_2" the API prints."""
+        return self.model.param(bracket_name(name))
 
-    def params(self) -> Iterator[Param]:
-        return self.model.params()
+    def params(self) -> list[Param]:
+        """Every parameter, layer by layer: W(l) row-major, then b(l)."""
+        return list(self.model.params())
+
+    def symbol(self, name: str) -> NetSymbol:
+        """The SymPy symbol of a quantity ("x[1]", "W1[1,2]", "a1[2]", "delta2[1]" or
+        "W1_1_2"), for subs(): symbols are real, so sympy.Symbol("x_1") matches nothing."""
+        return symbol_named(self.model, name)
 
     def gradient(self, name: str | Param) -> Gradient:
         """The derivative of the loss with respect to one parameter, e.g. "W1[1,1]"."""
@@ -215,9 +267,21 @@ class Network:
         trace, _, _ = self.evaluator.run(self._require_values(values))
         return trace.loss
 
-    def gradients(self, values: Values | Mapping | None = None) -> dict[str, float]:
-        """dL/dp at a point for every parameter, keyed by its name."""
-        return self.loss_and_gradients(values)[1]
+    def gradients(self, values: Values | Mapping | None = None, shaped: bool = False):
+        """dL/dp at a point for every parameter, keyed by its name ("W1[1,2]"); with
+        shaped=True, one array per matrix keyed "W1", "b1", ..., shaped like W1 and b1."""
+        flat = self.loss_and_gradients(values)[1]
+        return self._shaped(flat) if shaped else flat
+
+    def _shaped(self, flat: dict[str, float]) -> dict[str, np.ndarray]:
+        n, out = self.spec.layers, {}
+        for l in range(1, self.spec.depth + 1):
+            out[f"W{l}"] = np.zeros((n[l], n[l - 1]))
+            if self.spec.bias:
+                out[f"b{l}"] = np.zeros(n[l])
+        for p in self.model.params():
+            out[f"{p.kind}{p.layer}"][(p.j - 1, p.k - 1) if p.kind == "W" else p.j - 1] = flat[p.name]
+        return out
 
     def loss_and_gradients(self, values: Values | Mapping | None = None) -> tuple[float, dict[str, float]]:
         """The loss and every dL/dp by name, from one forward and backward pass."""

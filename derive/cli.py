@@ -240,6 +240,7 @@ def _answers(net, notation: str = "nielsen", loss_symbol: str = "L"):
 def cmd_explain(args) -> int:
     from .render.document import build
 
+    _check_params_list(args.params)
     net = load_network(args)
     formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
     bad = [f for f in formats or () if f.lower() not in ("pdf", "tex", "md", "html")]
@@ -373,10 +374,26 @@ def parse_args(argv: list[str] | None):
         if dash or not empty:
             hint = ("; a formula that looks like an option follows '--': derive claim SPEC PARAM -- EXPR"
                     if args.command == "claim" and dash and word[1:2] != "-" else "")
-            parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+            _usage_error(args.command, f"unrecognized arguments: {' '.join(extras)}{hint}")
         setattr(args, empty[0], word)
         extras.remove(word)
     return args
+
+
+def _usage_error(command: str | None, message: str):
+    """_Parser.error's line, pointing at the subcommand's own --help where there is one."""
+    prog = f"derive {command}" if command else "derive"
+    raise SpecError(f"{command + ': ' if command else ''}{message} (see {prog} --help)")
+
+
+def _check_params_list(text: str | None) -> None:
+    """--params "W1[1,1] b2[1]": say the list is comma-separated, not only that it is bad."""
+    if not text:
+        return
+    tight = re.sub(r"\s+(?=[^\[\]]*\])", "", text.strip())  # W1[1, 1] is one name
+    if re.search(r"[^\s,]\s+[^\s,]", tight):
+        fixed = re.sub(r"[\s,]+", ",", tight)
+        raise SpecError(f"--params {text!r}: separate the names with commas, e.g. {fixed!r}")
 
 
 def main(argv: list[str] | None = None) -> int:

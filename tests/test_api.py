@@ -157,3 +157,118 @@ def test_api_readme_example_prints_what_it_says():
     with contextlib.redirect_stdout(out):
         exec(code, {})
     assert out.getvalue() == shown
+
+
+# -- notebook ergonomics: arrays as points, sequences, names ----------------------
+
+def torch_reference(point):
+    """dL/dW and dL/db of the tanh-sigmoid bce net of `tiny`, by torch autograd written here."""
+    torch = pytest.importorskip("torch")
+    leaves = {k: torch.tensor(point[k], dtype=torch.float64, requires_grad=True)
+              for k in ("W1", "b1", "W2", "b2")}
+    x, y = torch.tensor(point["x"], dtype=torch.float64), torch.tensor(point["y"], dtype=torch.float64)
+    a2 = torch.sigmoid(leaves["W2"] @ torch.tanh(leaves["W1"] @ x + leaves["b1"]) + leaves["b2"])
+    (-(y * torch.log(a2) + (1 - y) * torch.log(1 - a2)).sum()).backward()
+    return {k: v.grad.numpy() for k, v in leaves.items()}
+
+
+def test_api_points_as_numpy_arrays_and_torch_tensors():
+    torch = pytest.importorskip("torch")
+    net, point = tiny()
+    want = torch_reference(point)
+    as_numpy = {k: np.array(v) for k, v in point.items()}
+    as_torch = {k: torch.tensor(v, dtype=torch.float64, requires_grad=k == "W1") for k, v in point.items()}
+    as_float32 = {k: torch.tensor(v) for k, v in point.items()}
+    for given in (as_numpy, as_torch):
+        got = net.gradients(given, shaped=True)
+        assert list(got) == ["W1", "b1", "W2", "b2"]
+        for k in want:
+            assert got[k].shape == want[k].shape
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-14)
+    # float32 tensors are read as the float32 numbers they hold
+    got = net.gradients(as_float32, shaped=True)
+    np.testing.assert_allclose(got["W1"], want["W1"], rtol=1e-5, atol=1e-7)
+    assert net.loss(as_numpy) == pytest.approx(net.loss(point), rel=1e-15)
+
+
+def test_api_shaped_gradients_without_biases():
+    net = derive.Network([2, 2, 1], "identity", "half_sse", bias=False)
+    point = {"x": [1.0, 2.0], "y": [0.5], "W1": [[1.0, 0.0], [0.0, 1.0]], "W2": [[3.0, 4.0]]}
+    # by hand: a2 = 3*1 + 4*2 = 11, dL/da2 = 10.5, dL/dW2 = 10.5 * a1 = [10.5, 21], dL/dW1 = 10.5 W2^T x^T
+    got = net.gradients(point, shaped=True)
+    assert list(got) == ["W1", "W2"]
+    np.testing.assert_allclose(got["W2"], [[10.5, 21.0]])
+    np.testing.assert_allclose(got["W1"], 10.5 * np.outer([3.0, 4.0], [1.0, 2.0]))
+
+
+def test_api_bad_array_point_names_the_entry():
+    net, point = tiny()
+    point = {**point, "W1": np.zeros((2, 3))}
+    with pytest.raises(SpecError, match=r"^W1 must be 3x2, got 2x3 \(transposed\?"):
+        net.gradients(point)
+
+
+def test_api_sequences_can_be_iterated_twice():
+    net = derive.Network([2, 3, 3, 2], "tanh", "half_sse")
+    params = net.params()
+    assert list(params) == list(params) and len(params) == net.spec.parameter_count
+    g = net.gradient("W1[2,1]")
+    first, again = list(g.paths), list(g.paths)
+    assert first == again and len(g.paths) == len(first) == g.path_count == 6
+    assert g.paths[5] == first[5]  # 3 x 2 routes through the later layers
+    with pytest.raises(IndexError, match=r"only 6 paths"):
+        g.paths[6]
+
+
+def test_api_names_the_api_prints_are_accepted():
+    net, point = tiny()
+    assert net.gradient("W1_2_1").param == net.gradient("W1[2,1]").param
+    assert net.gradient("b2_1").name == "b2[1]"
+    with pytest.raises(SpecError, match=r"row j=4 is not in 1..3"):
+        net.gradient("W1_4_1")
+
+
+def test_api_symbol_accessor_substitutes_where_a_plain_symbol_does_not():
+    import sympy
+
+    net = derive.Network([1, 1], "identity", "half_sse")
+    g = net.gradient("W1[1,1]")  # x (a - y), by hand
+    plain = g.simplified.subs(sympy.Symbol("x_1"), 2)
+    assert plain == g.simplified  # the trap: real=True symbols do not match
+    at = {net.symbol("x[1]"): 2, net.symbol("a1_1"): 5, net.symbol("y[1]"): 1}
+    assert g.simplified.subs(at) == 8
+    assert net.symbol("W1[1,1]") in g.explicit.free_symbols
+    assert net.symbol("a0[1]") == net.symbol("x_1")
+    assert str(net.symbol("delta1[1]")) == "delta1_1"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("x[2]", r"index 2 is not in 1..1 \(1 inputs\)"),
+    ("W2[1,1]", r"W needs a layer in 1..1"),
+    ("x1[1]", r"x has no layer number"),
+    ("b1[1,1]", r"W takes two indices \[j,k\], b takes one"),
+    ("sympy.Symbol('x')", r"is not a name like 'x\[1\]'"),
+])
+def test_api_symbol_bad_names(name, message):
+    with pytest.raises(SpecError, match=message):
+        derive.Network([1, 1]).symbol(name)
+
+
+def test_api_renderings_read_as_properties_and_calls():
+    g = derive.Network([1, 1], "identity", "half_sse").gradient("b1[1]")
+    assert g.latex == g.latex() == r"a^{(1)}_{1} - y_{1}" and isinstance(g.latex(), str)
+
+
+def test_api_which_and_claim_display_in_jupyter():
+    net, point = tiny()
+    answer = net.which("W2[1,1]", point)
+    assert answer._repr_markdown_() == answer.markdown() == str(answer)
+    value = net.gradients(point)["W2[1,1]"]
+    assert repr(answer) == (f"Answer(W2[1,1]: both derivatives, chained over 1 path(s), value {value:.9g}; "
+                            f".markdown() or .latex() reads it)")
+    right = net.claim("W2[1,1]", "(a2[1] - y[1])*a1[1]")  # sigmoid + bce: delta = a - y
+    assert right.correct and right._repr_markdown_().startswith("**correct**: `dL/dW2[1,1] = ")
+    wrong = net.claim("W2[1,1]", "(a2[1] - y[1])*a1[2]")
+    shown = wrong._repr_markdown_()
+    assert not wrong.correct and shown.startswith("**incorrect**: ") and "counterexample: " in shown
+    assert str(wrong) == wrong.text()

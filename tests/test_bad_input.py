@@ -141,6 +141,12 @@ CASES = [
               "leaky_relu, ln, log, max, ..."),
     spec_case("unknown loss", NET + 'loss = "hinge"\n',
               "derive: unknown loss 'hinge'; expected one of mse, half_sse, sse, bce, cross_entropy"),
+    Case("misspelt name with a hyphen (a name, not a - b)", "derive grad --loss cross-entrpy",
+         "derive: unknown loss 'cross-entrpy'; did you mean 'cross_entropy'?",
+         argv=["grad", "--layers", "2,1", "--loss", "cross-entrpy"]),
+    Case("misspelt name in capitals", "derive grad --activation ReLUU",
+         "derive: unknown activation 'ReLUU'; did you mean 'relu'?",
+         argv=["grad", "--layers", "2,1", "--activation", "ReLUU"]),
     spec_case("bias not a bool", NET + 'bias = "yes"\n', "derive: bias must be true or false, got 'yes'"),
     spec_case("title not one line of text", NET + 'title = "a\\nb"\n',
               "derive: title must be one line of text without control characters, got 'a\\nb'"),
@@ -149,13 +155,15 @@ CASES = [
     values_case("a missing value", "b2 = [0.0]\n", "", "derive: values: missing b2"),
     values_case("unknown key in [values]", "b2 = [0.0]\n", "b2 = [0.0]\nlearning_rte = 0.1\n",
                 "derive: values: unknown key 'learning_rte'; did you mean 'learning_rate'?"),
+    values_case("a key in the wrong case", "W2 = [[0.1, 0.2, 0.3]]", "w2 = [[0.1, 0.2, 0.3]]",
+                "derive: values: unknown key 'w2'; did you mean 'W2'?"),
     values_case("a layer the network does not have", "b2 = [0.0]\n", "b2 = [0.0]\nW3 = [[1.0]]\n",
                 "derive: values: unknown key 'W3' (the network has 2 layers: W1 to W2)"),
     values_case("a bias in a network without biases", "b2 = [0.0]\n", "b2 = [0.0]\n",
                 "derive: values: unknown key 'b1' (this network has no biases: bias = false)",
                 extra="bias = false\n"),
     values_case("matrix of the wrong shape", "W2 = [[0.1, 0.2, 0.3]]", "W2 = [[0.1], [0.2], [0.3]]",
-                "derive: W2 must be 1x3, got 3x1"),
+                "derive: W2 must be 1x3, got 3x1 (transposed? W(l) has one row per neuron of layer l)"),
     values_case("matrix written flat", "W2 = [[0.1, 0.2, 0.3]]", "W2 = [0.1, 0.2, 0.3]",
                 "derive: W2 must be 1x3, got a flat list of 3 items (write rows as [[...], [...]])"),
     values_case("ragged matrix", "W1 = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]",
@@ -201,8 +209,11 @@ CASES = [
                 .replace("[[0.1, 0.2], [0.3", "[[1.0, 0.0], [0.3")}),
     # -- the command line
     Case("unknown option", "derive grad --bogus",
-         "derive: unrecognized arguments: --bogus (see derive --help)",
+         "derive: grad: unrecognized arguments: --bogus (see derive grad --help)",
          argv=["grad", "--bogus", "--layers", "2,1"]),
+    Case("--params separated by spaces", 'derive explain ... --params "W1[1,1] b2[1]"',
+         "derive: --params 'W1[1,1] b2[1]': separate the names with commas, e.g. 'W1[1,1],b2[1]'",
+         argv=["explain", "--layers", "2,2,1", "--params", "W1[1,1] b2[1]"]),
     Case("unknown command", "derive frob",
          "derive: argument command: invalid choice: 'frob' (choose from 'grad', 'check', 'explain', "
          "'which', 'claim', 'code', 'exercises') (see derive --help)", argv=["frob"]),
@@ -580,3 +591,40 @@ def test_cli_out_of_memory_is_one_line(monkeypatch, capsys):
     assert main(["grad", "--layers", "1,1"]) == 70
     assert capsys.readouterr() == ("", "derive: out of memory; try a smaller network or lower "
                                        "--max-params\n")
+
+
+@pytest.mark.parametrize("given, name", [("ReLU", "relu"), ("Leaky-ReLU", "leaky_relu"),
+                                         ("SIGMOID", "sigmoid"), (" tanh ", "tanh")])
+def test_activation_names_ignore_case_and_hyphens(given, name):
+    assert make_spec([2, 1], given).activations[0].name == name
+
+
+@pytest.mark.parametrize("given, name", [("MSE", "mse"), ("cross-entropy", "cross_entropy"),
+                                         ("Half-SSE", "half_sse"), ("BCE", "bce")])
+def test_loss_names_ignore_case_and_hyphens(given, name):
+    assert make_spec([2, 1], loss=given).loss.name == name
+
+
+def test_hyphen_in_a_formula_is_still_a_difference():
+    # a-y is the custom loss a - y, not an unknown name "a-y"
+    spec = make_spec([1, 1], "identity", "a-y")
+    assert spec.loss.name == "a-y"
+    with pytest.raises(SpecError, match=r"^unknown loss 'hinge-loss'; expected one of "):
+        make_spec([1, 1], loss="hinge-loss")
+
+
+def test_transposed_hint_only_for_the_swapped_shape():
+    spec = make_spec([2, 3, 1])
+    point = {"x": [1, 2], "y": [0.5], "W1": [[1, 2, 3], [4, 5, 6]], "b1": [0, 0, 0],
+             "W2": [[1, 2, 3]], "b2": [0]}
+    with pytest.raises(SpecError, match=r"^W1 must be 3x2, got 2x3 \(transposed\? "):
+        make_values(spec, point)
+    point["W1"] = [[1, 2], [3, 4]]  # 2x2 is wrong, but not the transpose
+    with pytest.raises(SpecError, match=r"^W1 must be 3x2, got 2x2$"):
+        make_values(spec, point)
+
+
+def test_values_key_case_suggestion():
+    spec = make_spec([2, 1])
+    with pytest.raises(SpecError, match=r"^values: unknown key 'w1'; did you mean 'W1'\?$"):
+        make_values(spec, {"x": [1, 2], "y": [0.5], "w1": [[1, 2]], "b1": [0]})

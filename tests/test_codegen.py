@@ -296,6 +296,54 @@ def test_codegen_softmax_cross_entropy_targets_not_summing_to_one(tmp_path):
         assert abs(grads["W2"][j, k] - (loss(up) - loss(down)) / (2 * h)) < 1e-7
 
 
+@pytest.mark.parametrize("activations", [["tanh", "sigmoid"], ["leaky_relu", "identity"]])
+def test_codegen_torch_float32_nn_linear(activations, tmp_path):
+    """float32 nn.Linear weights: the module computes in float32 (no dtype clash) and its
+    gradients match autograd through nn.Linear itself, written here, at float32 tolerance."""
+    torch = _torch()
+    net = derive.Network([3, 4, 2], activations, "half_sse")
+    module = load_module(generate(net, "torch"), tmp_path)
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)]
+    assert layers[0].weight.dtype == torch.float32
+    params = {"W1": layers[0].weight, "b1": layers[0].bias, "W2": layers[1].weight, "b2": layers[1].bias}
+    x, y = torch.rand(5, 3) * 2 - 1, torch.rand(5, 2) * 2 - 1
+    got = module.gradients(params, x, y)
+    assert all(g.dtype == torch.float32 for g in got.values())
+    act = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "identity": lambda z: z,
+           "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01)}
+    out = act[activations[1]](layers[1](act[activations[0]](layers[0](x))))
+    torch.mean(torch.sum((out - y) ** 2, dim=1) / 2).backward()
+    for name, p in params.items():
+        assert torch.allclose(got[name], p.grad, rtol=1e-5, atol=1e-6), name
+    assert module.loss(params, x, y).dtype == torch.float32
+
+
+def test_codegen_torch_list_params(tmp_path):
+    """Plain lists as params are float64 tensors; the result equals the tensor call's."""
+    torch = _torch()
+    net = derive.Network([2, 2, 1], "relu", "half_sse")
+    module = load_module(generate(net, "torch"), tmp_path)
+    params, x, y = random_case(net, np.random.default_rng(4), 3)
+    as_lists = {k: v.tolist() for k, v in params.items()}
+    got = module.gradients(as_lists, x.tolist(), y.tolist())
+    want = module.gradients({k: torch.tensor(v) for k, v in params.items()}, torch.tensor(x), torch.tensor(y))
+    for k in params:
+        assert got[k].dtype == torch.float64 and torch.equal(got[k], want[k])
+
+
+def test_codegen_numpy_nested_lists(tmp_path):
+    """Nested-list params work and give the engine's gradients (evaluate.py, another path)."""
+    net = derive.Network([2, 3, 2], ["tanh", "sigmoid"], "bce")
+    module = load_module(generate(net, "numpy"), tmp_path)
+    params, x, y = random_case(net, np.random.default_rng(5), 1)
+    got = module.gradients({k: v.tolist() for k, v in params.items()}, x[0].tolist(), y[0].tolist())
+    want, want_loss = engine(net, params, x[0], y[0])
+    for k in params:
+        assert_close(got[k], want[k], f"lists {k}")
+    assert_close(module.loss({k: v.tolist() for k, v in params.items()}, x[0], y[0]), want_loss, "loss")
+
+
 def test_stable_table_rows_all_print_for_both_targets():
     """Every placeholder the one table of stable rewrites writes has code in both targets."""
     from derive.check.stable import PLACEHOLDERS

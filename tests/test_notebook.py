@@ -186,3 +186,17 @@ def test_notebook_generated_code(executed):
     generated = float(result(c))
     assert generated == pytest.approx(float(result(cell(executed, "gradient-value"))), rel=1e-12)
     assert "def gradients(params, x, y):" in stdout(cell(executed, "code"))
+
+
+def test_notebook_arrays_and_shaped_gradients(executed):
+    c = cell(executed, "arrays")
+    assert stdout(c).strip() == "{'W1': (2, 2), 'b1': (2,), 'W2': (2, 2), 'b2': (2,)}"
+    assert float(result(c)) == pytest.approx(reference_dW1_11(), rel=1e-7)
+
+
+def test_notebook_symbol_substitutes(executed):
+    # dL/dW1[1,1] = x1 a1 (1 - a1) * (sum over outputs): at x1 = 1, a1 = 0.5 the factor
+    # x1 a1 (1 - a1) is 1/4, and the rest still holds W2 and a2
+    text = result(cell(executed, "symbol"))
+    assert "x_1" not in text and "a1_1" not in text
+    assert text.count("0.25*W2_") == 2 and "a2_1" in text and "a2_2" in text

@@ -123,6 +123,126 @@ def test_output_delta_printed_with_cancellation():
     assert r["cancellation"].startswith(r"$\sigma'(z) = a(1-a)$ cancels")
 
 
+# -- textbook shape (issue 11 item 5) ------------------------------------------------
+
+import random
+import re
+
+from derive.render.printing import to_text
+
+
+def _read_back(net, text):
+    """A printed text formula as SymPy, symbol for symbol (our own output, not user text):
+    W2[1,3] -> the real symbol W2_1_3 the derivation uses."""
+    names = {}
+
+    def symbol(m):
+        name = f"{m.group(1)}_{m.group(2).replace(',', '_')}"
+        names[name] = net.symbol(m.group(0))
+        return name
+
+    source = re.sub(r"([A-Za-z]+\d*)\[([\d,]+)\]", symbol, text)
+    return sympy.sympify(source, locals={**names, "Piecewise": sympy.Piecewise})
+
+
+def _same_value(net, printed, original, points=3, seed=0):
+    """printed == original at random rational points (every free symbol drawn), to 30 digits."""
+    rng = random.Random(seed)
+    back = _read_back(net, printed)
+    checked = 0
+    while checked < points:
+        at = {s: sympy.Rational(rng.randint(-90, 90), rng.randint(1, 9)) for s in original.free_symbols}
+        want = original.subs(at).evalf(40)
+        if not want.is_finite:  # a point on a pole (a = 1 under bce's 1/(1 - a)): draw again
+            continue
+        assert abs(back.subs(at).evalf(40) - want) <= 1e-30 * (1 + abs(want)), (printed, original)
+        checked += 1
+
+
+@pytest.mark.parametrize("layers, activation, loss, param, text, latex", [
+    ([1, 1], "sigmoid", "sse", "W1[1,1]", "2*a1[1]*x[1]*(1 - a1[1])*(a1[1] - y[1])",
+     r"2 a^{(1)}_{1} x_{1} \left(1 - a^{(1)}_{1}\right) \left(a^{(1)}_{1} - y_{1}\right)"),
+    ([1, 3], "identity", "mse", "W1[2,1]", "2/3*x[1]*(a1[2] - y[2])",
+     r"\frac{2}{3} x_{1} \left(a^{(1)}_{2} - y_{2}\right)"),
+    ([1, 3], "identity", "mse", "b1[1]", "2/3*(a1[1] - y[1])", r"\frac{2}{3} \left(a^{(1)}_{1} - y_{1}\right)"),
+    ([1, 1, 1], "tanh", "sse", "b2[1]", "2*(1 - a2[1]**2)*(a2[1] - y[1])",
+     r"2 \left(1 - \left(a^{(2)}_{1}\right)^{2}\right) \left(a^{(2)}_{1} - y_{1}\right)"),
+    ([1, 1], "identity", "sse", "b1[1]", "2*(a1[1] - y[1])", r"2 \left(a^{(1)}_{1} - y_{1}\right)"),
+    ([1, 1], "identity", "bce", "b1[1]", "(a1[1] - y[1])/(a1[1]*(1 - a1[1]))",
+     r"\frac{a^{(1)}_{1} - y_{1}}{a^{(1)}_{1} \left(1 - a^{(1)}_{1}\right)}"),
+])
+def test_textbook_shape(layers, activation, loss, param, text, latex):
+    """Hand-written textbook forms: the number in front, (a - y), (1 - a); and the printed
+    text is the derived gradient's value (read back, evaluated exactly)."""
+    net = Network(layers, activation, loss)
+    g = net.gradient(param)
+    assert to_text(g.simplified) == text
+    assert g.latex == latex
+    _same_value(net, text, g.simplified)
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "softplus", "elu", "silu"])
+@pytest.mark.parametrize("loss", ["mse", "sse", "half_sse", "bce", "cross_entropy", "(a-y)**4/4 + (a-y)**3"])
+def test_textbook_shape_keeps_every_value(activation, loss):
+    """Every gradient of a small net, as printed, equals the unprinted expression (a printer
+    that dropped the sign it moved out of a flipped sum fails here, for cross_entropy)."""
+    net = Network([2, 2, 2], activation, loss)
+    for i, p in enumerate(net.params()):
+        g = net.gradient(p)
+        _same_value(net, to_text(g.simplified), g.simplified, points=2, seed=i)
+
+
+def test_sums_in_numeric_index_order():
+    net = Network([2, 2, 12], "tanh", "half_sse")
+    g = net.gradient("W1[1,1]")
+    text = to_text(g.simplified)
+    order = [int(i) for i in re.findall(r"delta2\[(\d+)\]", text)]
+    assert order == list(range(1, 13))
+    latex_order = [int(i) for i in re.findall(r"\\delta\^\{\(2\)\}_\{(\d+)\}", g.latex)]
+    assert latex_order == list(range(1, 13))
+    _same_value(net, text, g.simplified)
+
+
+def test_sum_without_network_symbols_keeps_sympy_order():
+    u, v = sympy.symbols("u v")
+    assert to_latex(1 - u) == "1 - u" and to_latex(u - v) == "u - v"
+    assert to_latex(-2 * u + 2 * v) == r"- 2 \left(u - v\right)"
+
+
+def test_grad_table_defines_the_deltas_it_names():
+    """Every delta2[j] the table names is defined below it, and the definition has the
+    value of dL/db2[j] by central differences of a NumPy forward pass written here."""
+    import numpy as np
+
+    from derive.render.report import grad_table, grad_json_chunks
+
+    net = Network([2, 2, 12], "tanh", "half_sse")
+    lines = list(grad_table(net))
+    named = {int(j) for line in lines if not line.startswith("  delta") for j in re.findall(r"delta2\[(\d+)\]", line)}
+    defined = {int(m.group(1)): m.group(2) for line in lines
+               if (m := re.match(r"^  delta2\[(\d+)\] = (.*)$", line))}
+    assert named == set(range(1, 13)) and set(defined) == named
+    rng = np.random.default_rng(7)
+    W1, b1, W2, b2 = rng.normal(size=(2, 2)), rng.normal(size=2), rng.normal(size=(12, 2)) / 2, rng.normal(size=12)
+    x, y = np.array([0.4, -0.3]), rng.uniform(-1, 1, 12)
+    a1 = np.tanh(W1 @ x + b1)
+    a2 = np.tanh(W2 @ a1 + b2)
+
+    def loss(b):
+        return 0.5 * np.sum((np.tanh(W2 @ a1 + b) - y) ** 2)
+
+    for j, text in defined.items():
+        at = {net.symbol(f"a2[{j}]"): a2[j - 1], net.symbol(f"y[{j}]"): y[j - 1]}
+        up, down = b2.copy(), b2.copy()
+        up[j - 1] += 1e-6
+        down[j - 1] -= 1e-6
+        assert float(_read_back(net, text).subs(at)) == pytest.approx((loss(up) - loss(down)) / 2e-6, abs=1e-8)
+    import json
+
+    first = json.loads("".join(grad_json_chunks(net)))["gradients"]["W1[1,1]"]["latex"]
+    assert [int(i) for i in re.findall(r"\\delta\^\{\(2\)\}_\{(\d+)\}", first)] == list(range(1, 13))
+
+
 def test_relu_family_derivatives_print_as_iverson_brackets():
     from derive.spec.registry import ACTIVATIONS
 

@@ -27,7 +27,8 @@ which depended on the clock, is returned but never cached.
 from __future__ import annotations
 
 import math
-from functools import cached_property
+import re
+from functools import cached_property, lru_cache
 
 import sympy
 
@@ -186,3 +187,83 @@ class Simplifier:
     def simplified(self, p: Param) -> sympy.Expr:
         """dL/dp for display: the expanded factored form with the rules above."""
         return self.derivation.expanded(p, self.delta_definition)
+
+
+# -- display shape: how a product and a sum read, values untouched -----------------
+#
+# SymPy keeps a product's sums in its own canonical sign, so sigma' = a(1-a) times
+# the sse derivative prints as 2*a*(-a + y)*(a - 1), and a number times one sum is
+# distributed, 2*a - 2*y.  A textbook writes 2 a (1 - a)(a - y): each sum with its
+# number taken out, its sign chosen to read well, the number in front.  These two
+# functions decide that shape; the printers (render/printing.py) only lay it out.
+
+def _flipped(prim: sympy.Expr) -> bool:
+    """Whether a sum reads better negated: a constant term positive (1 - a, not
+    a - 1), else fewer minus signs, else its first printed term positive (a - y,
+    not -a + y).  SymPy's printing order is asked for only on a tie: it is slow."""
+    terms = prim.args
+    constant = next((t for t in terms if t.is_Number), None)
+    if constant is not None:
+        return bool(constant < 0)
+    minus = sum(1 for t in terms if t.could_extract_minus_sign())
+    if 2 * minus != len(terms):
+        return 2 * minus > len(terms)
+    return prim.as_ordered_terms()[0].could_extract_minus_sign()
+
+
+def textbook_factors(expr: sympy.Expr, top_sum: bool = False) -> tuple[sympy.Rational, list[sympy.Expr]] | None:
+    """(number, factors) with the same product as `expr`, each sum (or integer power of
+    one) primitive and in its reading sign; None where nothing changes or `expr` has no
+    rational coefficient.  A sum alone (`top_sum`) changes only if a number comes out."""
+    if top_sum:
+        content, prim = expr.primitive()
+        if content == 1 or not prim.is_Add:
+            return None
+        return (-content, [-prim]) if _flipped(prim) else (content, [prim])
+    coeff, factors = expr.as_coeff_mul()
+    if not coeff.is_Rational:
+        return None
+    out, changed = [], False
+    for f in factors:
+        base, e = f.as_base_exp()
+        if base.is_Add and e.is_Integer:
+            content, prim = base.primitive()
+            if _flipped(prim):
+                content, prim = -content, -prim
+            if content != 1:
+                coeff, f, changed = coeff * content ** e, prim ** e, True
+        out.append(f)
+    return (coeff, out) if changed else None
+
+
+@lru_cache(maxsize=None)
+def _index_key(name: str) -> tuple[str, int, tuple[int, ...]]:
+    from .model import NetSymbol
+
+    s = NetSymbol(name, real=True)
+    return s.kind, s.layer or 0, s.idx
+
+
+_TWO_DIGITS = re.compile(r"\d\d")
+
+
+def natural_order(terms: list[sympy.Expr]) -> list[sympy.Expr]:
+    """A sum's terms with indices in numeric order (W[9,1] before W[10,1]; SymPy sorts
+    symbol names as text, 10 < 9).  Terms of one shape (the same kinds and layers of
+    network symbols) are sorted by their indices where the first of them stood."""
+    from .model import NetSymbol
+
+    names = [[s.name for s in t.free_symbols if isinstance(s, NetSymbol)] for t in terms]
+    if len(terms) < 2 or not any(_TWO_DIGITS.search(n) for ns in names for n in ns):
+        return terms  # no index of two digits: text order is numeric order
+
+    def shape_and_index(ns):
+        keys = sorted(_index_key(n) for n in ns)
+        return tuple(k[:2] for k in keys), tuple(k[2] for k in keys)
+
+    keys = [shape_and_index(ns) for ns in names]
+    first: dict = {}
+    for i, (shape, _) in enumerate(keys):
+        first.setdefault(shape, i)
+    order = sorted(range(len(terms)), key=lambda i: (first[keys[i][0]], keys[i][1]))
+    return [terms[i] for i in order]

@@ -113,8 +113,13 @@ class ArrayPrinter(PythonCodePrinter):
         if cond == sympy.true:
             return self._print(value)
         other = sympy.Piecewise(*rest) if rest else sympy.nan
-        where = "_where" if self.torch else "np.where"
-        return self._call(where, cond, value, other)
+        if not self.torch:
+            return self._call("np.where", cond, value, other)
+        # the tested array gives the branches its dtype and device (float32 params stay float32)
+        like = min(cond.free_symbols, key=str, default=None)
+        if like is None:
+            return self._print(value if cond == sympy.true else other)
+        return self._call("_where", cond, value, other, like)
 
     def _print_Relational(self, e):
         return f"{self._print(e.lhs)} {e.rel_op} {self._print(e.rhs)}"

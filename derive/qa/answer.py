@@ -166,7 +166,18 @@ class Answer:
         self.question = words.question_for(self.network, self.param, self.question)
 
     def __repr__(self) -> str:
-        return f"Answer({self.param.name if self.param else 'all layers'}, {len(self.parts)} part(s))"
+        if self.param is None:
+            return f"Answer(all layers: {len(self.parts)} layer(s); .markdown() or .latex() reads it)"
+        part = self.parts[0]
+        value = "" if part.value is None else f", value {part.value:.9g}"
+        return (f"Answer({self.param.name}: both derivatives, chained over {part.count} path(s)"
+                f"{value}; .markdown() or .latex() reads it)")
+
+    def __str__(self) -> str:
+        return self.markdown()
+
+    def _repr_markdown_(self) -> str:  # Jupyter shows the answer itself, math by MathJax
+        return self.markdown()
 
     def style(self, target: str) -> Style:
         return Style(self.notation, self.loss_symbol, target)

@@ -69,6 +69,16 @@ class Verdict:
     def __repr__(self) -> str:
         return f"Verdict({self.parameter}: {'correct' if self.correct else 'incorrect'}, {self.method})"
 
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter's display: the verdict in bold, the details as the CLI prints them."""
+        head, *rest = self.text().splitlines()
+        verdict, _, formula = head.partition(": ")
+        body = "\n".join(line.strip() for line in rest)
+        return f"**{verdict}**: `{formula}`" + (f"\n\n```\n{body}\n```" if body else "")
+
     def to_json(self) -> dict:
         return {"parameter": self.parameter, "claim": self.claim, "correct": self.correct,
                 "method": self.method, "counterexample": self.counterexample,

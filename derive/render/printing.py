@@ -9,6 +9,12 @@ writes W(l)_jk with the receiving neuron first (from k to j, Nielsen's
 book); "ij" writes the same weight with the sending neuron first, w_ij read
 "from i to j", as many course notes do.
 
+Products and sums print in textbook shape (`calculus.simplify.textbook_factors`,
+`natural_order`): 2 a (1 - a)(a - y) x rather than SymPy's 2 a x (-a + y)(a - 1),
+2/3 (a - y) rather than 2a/3 - 2y/3, and the terms of a sum in numeric index
+order (9 before 10).  Only the layout changes: the printed formula is the same
+expression (tests/test_printing.py evaluates both).
+
 A two-piece `Piecewise` (the ReLU family's derivatives) prints as Iverson
 brackets, [z > 0] + 0.01 [z <= 0], one line instead of a `cases` block
 repeated in every factor of a product; [c] is 1 where c holds, else 0.
@@ -25,14 +31,39 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
+from sympy.printing.precedence import PRECEDENCE
+
 from ..calculus.model import NetSymbol
 from ..calculus.paths import LOSS
+from ..calculus.simplify import natural_order, textbook_factors
 
 NOTATIONS = ("nielsen", "ij")
 LOSS_SYMBOLS = ("L", "C", "E")
 
 
-class DerivePrinter(LatexPrinter):
+class _TextbookShape:
+    """Printer mixin: products with their number in front and their sums in reading
+    sign, sums in numeric index order; `_lead` writes "number, then product"."""
+
+    def _as_ordered_terms(self, expr, order=None):
+        return natural_order(super()._as_ordered_terms(expr, order=order))
+
+    def _shaped(self, expr, top_sum: bool = False) -> str | None:
+        shaped = textbook_factors(expr, top_sum)
+        if shaped is None:
+            return None
+        coeff, factors = shaped
+        body = sympy.Mul(*factors)
+        text = self.parenthesize(body, PRECEDENCE["Mul"], strict=False) if body.is_Add else (
+            self._print(body) if not body.is_Mul else super()._print_Mul(body))
+        return self._lead(coeff, text)
+
+    def _print_Mul(self, expr):
+        shaped = self._shaped(expr)
+        return shaped if shaped is not None else super()._print_Mul(expr)
+
+
+class DerivePrinter(_TextbookShape, LatexPrinter):
     """LatexPrinter that typesets network symbols."""
 
     _default_settings = {**LatexPrinter._default_settings,
@@ -70,6 +101,11 @@ class DerivePrinter(LatexPrinter):
         sup = "" if layer is None else f"^{{({layer})}}"
         return f"{letter}{sup}_{{{self._sub(idx)}}}"
 
+    def _lead(self, coeff: sympy.Rational, body: str) -> str:
+        sign, c = ("- " if coeff < 0 else ""), abs(coeff)
+        number = "" if c == 1 else (f"{c.p} " if c.q == 1 else rf"\frac{{{c.p}}}{{{c.q}}} ")
+        return f"{sign}{number}{body}"
+
     def _print_Piecewise(self, expr):
         """e1 [c] + e2 [not c] for two pieces, the last one's condition True."""
         terms = self._iverson_terms(expr)
@@ -97,7 +133,23 @@ class DerivePrinter(LatexPrinter):
 
     def _print_Add(self, expr, order=None):
         folded = self._folded_sum(expr) if self._settings["fold_sums"] else None
-        return folded if folded is not None else super()._print_Add(expr, order)
+        if folded is not None:
+            return folded
+        shaped = self._shaped(expr, top_sum=True)
+        if shaped is not None:
+            return shaped
+        parts = []  # LatexPrinter's loop, with the sign read off the printed term
+        for term in self._as_ordered_terms(expr, order=order):
+            tex = self._print(term)
+            if self._needs_add_brackets(term):
+                tex = rf"\left({tex}\right)"
+            if not parts:
+                parts.append(tex)
+            elif tex.startswith("-"):
+                parts.append(f"- {tex[1:].lstrip()}")
+            else:
+                parts.append(f"+ {tex}")
+        return " ".join(parts)
 
     def _folded_sum(self, expr) -> str | None:
         r"""\sum_{m=1}^{n} W^{(l)}_{m,j} \delta^{(l)}_{m} if `expr` is exactly that sum."""
@@ -145,7 +197,7 @@ def partial_latex(p, **settings) -> str:
     return rf"\frac{{\partial {loss_symbol(**settings)}}}{{\partial {to_latex(sym, **settings)}}}"
 
 
-class TextPrinter(StrPrinter):
+class TextPrinter(_TextbookShape, StrPrinter):
     """Plain text in the names a user types: W2[1,3], a1[2], x[1], delta2[1].
 
     The same syntax `derive claim` reads, so a formula from a table can be
@@ -155,6 +207,14 @@ class TextPrinter(StrPrinter):
     def _print_NetSymbol(self, s: NetSymbol) -> str:
         layer = "" if s.layer is None else str(s.layer)
         return f"{s.kind}{layer}[{','.join(map(str, s.idx))}]"
+
+    def _lead(self, coeff: sympy.Rational, body: str) -> str:
+        sign, c = ("-" if coeff < 0 else ""), abs(coeff)
+        return f"{sign}{'' if c == 1 else f'{c}*'}{body}"
+
+    def _print_Add(self, expr, order=None):
+        shaped = self._shaped(expr, top_sum=True)
+        return shaped if shaped is not None else super()._print_Add(expr, order)
 
 
 def to_text(expr) -> str:

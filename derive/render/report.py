@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import IO, Iterator, TYPE_CHECKING
 
 from ..calculus.model import Param
@@ -95,6 +96,31 @@ def grad_table(net: Network, values=None) -> Iterator[str]:
     width = max(len(p.name) for p in net.params())
     yield f"{'parameter':<{max(width, 9)}}  {'dL/dparam':>16}  simplified factored form"
     printed = Printed(net)
+    used: set[tuple[int, int]] = set()
     for p in net.params():
         value = f"{grads[p.name]:16.9g}" if p.name in grads else f"{'-':>16}"
-        yield f"{p.name:<{max(width, 9)}}  {value}  {printed.forms(p)[2]}"
+        text = printed.forms(p)[2]
+        used.update((int(l), int(j)) for l, j in _DELTA.findall(text))
+        yield f"{p.name:<{max(width, 9)}}  {value}  {text}"
+    yield from delta_lines(printed, used)
+
+
+_DELTA = re.compile(r"delta(\d+)\[(\d+)\]")
+
+
+def delta_lines(printed: Printed, used: set[tuple[int, int]]) -> Iterator[str]:
+    """"where delta2[1] = ..." for every delta the table's formulas name, and for the
+    deltas those definitions name in turn, from the output layer down.  delta(l)_j is
+    dL/db(l)_j, already printed for the table: nothing is printed twice."""
+    todo, defined = sorted(used), {}
+    while todo:
+        l, j = todo.pop()
+        if (l, j) in defined:
+            continue
+        text = printed._delta(l, j)[2]
+        defined[(l, j)] = text
+        todo.extend((int(m), int(i)) for m, i in _DELTA.findall(text) if (int(m), int(i)) not in defined)
+    if defined:
+        yield "where (delta(l) = dL/dz(l), from the output layer down)"
+    for (l, j) in sorted(defined, key=lambda key: (-key[0], key[1])):
+        yield f"  delta{l}[{j}] = {defined[(l, j)]}"

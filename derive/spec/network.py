@@ -24,6 +24,8 @@ VALUE_KEYS_FIXED = ("x", "y", "learning_rate")
 VALUE_KEY = re.compile(r"^[Wb]\d+$")
 MAX_TITLE = 200
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+#: Words joined by '-' (cross-entropy): read as a name before as a difference.
+_HYPHENATED = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(-[A-Za-z_][A-Za-z_0-9]*)+$")
 
 
 @dataclass(frozen=True)
@@ -117,29 +119,44 @@ def layer_sizes(raw: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in raw)
 
 
+def _table_name(text: str, table: Mapping[str, Any]) -> str | None:
+    """The table's name for `text` read as a name: case-insensitive, '-' as '_'
+    (ReLU, MSE, cross-entropy), or None if it names no row."""
+    key = text.lower().replace("-", "_")
+    return key if key in table else None
+
+
+def _named_row(text: str, table: Mapping[str, Any], what: str, variables: tuple[str, ...], custom):
+    """A row by name, else a custom row for the expression; a word that is neither gets
+    "unknown <what>" with a suggestion, not the formula parser's message about its parts."""
+    name = _table_name(text, table)
+    if name is not None:
+        return table[name]
+    unknown = f"unknown {what} {show(text)}{suggest(text.lower().replace('-', '_'), list(table))}"
+    if _IDENTIFIER.match(text) and text not in variables:
+        raise SpecError(unknown)
+    try:
+        return custom(text)
+    except SpecError:
+        if _HYPHENATED.match(text):  # cross-entrpy: a misspelt name, not a formula
+            raise SpecError(unknown) from None
+        raise
+
+
 def activation_row(name: Any, field_name: str = "activation") -> Activation:
     """The registry row for a name, or a custom row for an expression in x."""
     if not isinstance(name, str) or not name.strip():
         raise SpecError(f"{field_name} must be an activation name or an expression in x, "
                         f"got {show(name)}")
-    text = name.strip()
-    if text in ACTIVATIONS:
-        return ACTIVATIONS[text]
-    if _IDENTIFIER.match(text) and text != "x":
-        raise SpecError(f"unknown activation {show(text)}{suggest(text, list(ACTIVATIONS))}")
-    return custom_activation(text, field_name)
+    return _named_row(name.strip(), ACTIVATIONS, "activation", ("x",),
+                      lambda text: custom_activation(text, field_name))
 
 
 def loss_row(name: Any) -> Loss:
     """The registry row for a name, or a custom row for an expression in a and y."""
     if not isinstance(name, str) or not name.strip():
         raise SpecError(f"loss must be a loss name or an expression in a and y, got {show(name)}")
-    text = name.strip()
-    if text in LOSSES:
-        return LOSSES[text]
-    if _IDENTIFIER.match(text) and text not in ("a", "y"):
-        raise SpecError(f"unknown loss {show(text)}{suggest(text, list(LOSSES))}")
-    return custom_loss(text)
+    return _named_row(name.strip(), LOSSES, "loss", ("a", "y"), custom_loss)
 
 
 def activations_of(raw: Any, depth: int) -> tuple[Activation, ...]:

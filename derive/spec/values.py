@@ -2,7 +2,8 @@
 
 `make_values` checks a raw table (from TOML or Python) against a spec's
 shapes and returns a frozen `Values`; every refusal names the key, the entry
-and what was expected ("W1 must be 3x2, got 2x3").
+and what was expected ("W1 must be 3x2, got 2x3").  NumPy arrays and torch
+tensors are read through their `.tolist()`, so the checks are the same ones.
 """
 
 from __future__ import annotations
@@ -21,7 +22,20 @@ def with_values(spec: NetworkSpec, raw: Mapping[str, Any]) -> NetworkSpec:
                        make_values(spec, raw))
 
 
+def _plain(v: Any) -> Any:
+    """NumPy arrays and torch tensors (any object with .tolist()) as nested lists, their
+    0-d forms as numbers: a notebook's arrays are points as they are."""
+    if isinstance(v, (list, tuple, str, bytes)) or not callable(getattr(v, "tolist", None)):
+        return v
+    try:
+        detach = getattr(v, "detach", None)  # a torch tensor that requires grad
+        return (detach() if callable(detach) else v).tolist()
+    except Exception:  # tolist of some other kind: judge the object as it is
+        return v
+
+
 def _number(v: Any, where: str) -> float:
+    v = _plain(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise SpecError(f"{where} must be a number, got {show(v)}")
     try:
@@ -34,6 +48,7 @@ def _number(v: Any, where: str) -> float:
 
 
 def _vector(raw: Any, n: int, name: str) -> tuple[float, ...]:
+    raw = _plain(raw)
     if not isinstance(raw, (list, tuple)):
         raise SpecError(f"{name} must be a list of {count(n, 'number')}, got {show(raw)}")
     if len(raw) != n:
@@ -59,10 +74,15 @@ def _shape(raw: Any) -> str:
 
 
 def _matrix(raw: Any, rows: int, cols: int, name: str) -> tuple[tuple[float, ...], ...]:
+    raw = _plain(raw)
     shape_ok = (isinstance(raw, (list, tuple)) and len(raw) == rows
                 and all(isinstance(r, (list, tuple)) and len(r) == cols for r in raw))
     if not shape_ok:
-        raise SpecError(f"{name} must be {rows}x{cols}, got {_shape(raw)}")
+        got = _shape(raw)
+        # W(l) is (neurons of l) x (neurons of l-1): the other way round is the usual slip
+        flipped = (" (transposed? W(l) has one row per neuron of layer l)"
+                   if rows != cols and got == f"{cols}x{rows}" else "")
+        raise SpecError(f"{name} must be {rows}x{cols}, got {got}{flipped}")
     return tuple(tuple(_number(v, f"{name}[{j + 1},{k + 1}]") for k, v in enumerate(r))
                  for j, r in enumerate(raw))
 

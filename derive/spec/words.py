@@ -33,7 +33,12 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def suggest(name: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
+    """"; did you mean 'W1'?" for a close choice (case aside: w1 -> W1), else the choices."""
+    same = [c for c in choices if c.lower() == name.lower()]
+    close = same or difflib.get_close_matches(name, list(choices), n=1)
+    if not close:  # MSEE, Sigmoud: close once the case is set aside
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=1)]
     if close:
         return f"; did you mean {close[0]!r}?"
     return "; expected one of " + ", ".join(choices)
