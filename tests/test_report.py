@@ -113,6 +113,17 @@ def test_composer_prints_per_parameter_when_a_template_fails(monkeypatch):
     assert composer.form(p, "latex") == net.gradient(p).latex
 
 
+def test_composer_prints_per_parameter_when_a_layer_check_fails(monkeypatch):
+    """A slot that fills wrongly at the last k (here: forced) turns the layer's templates off."""
+    net = Network([3, 2, 1], "tanh", "half_sse")
+    composer = Composer(net)
+    printed = composer._symbols
+    monkeypatch.setattr(composer, "_symbols", lambda layer, k, kind: printed(layer, k, kind) if k == 1 else "?")
+    assert composer._template(1, 1, "text") is None and composer._template(1, 2, "text") is None
+    for name in ("W1[1,3]", "W1[2,2]"):
+        assert composer.form(net.param(name), "text") == to_text(net.gradient(name).simplified)
+
+
 def test_grad_json_values_only_has_the_loss_and_numbers_alone():
     """One identity neuron by hand: a = W x + b = 6.5, L = 15.125, dL/dW = (a - y) x = 11."""
     net = Network([1, 1], "identity", "half_sse")

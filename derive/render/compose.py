@@ -10,10 +10,11 @@ of a(l-1)_1 into a template `head + SLOT + tail`; the weight k is then
 Why that is exactly the printer's output for every k: SymPy orders a product's
 factors by class and then by name, and a(l-1)_k's name (x_k, a<l-1>_k) is
 decided against the names in delta(l)_j (layers l and up, y, W) before its
-index is reached; the printers print a symbol alone the same way whatever its
-neighbours.  This is checked, not assumed: each template is compared once with
-the printer at the last k, and a template whose slot text is not found exactly
-once, or whose check fails, is not used; that neuron is printed per parameter.
+index is reached (nor against neuron j's), and the printers print a symbol
+alone the same way whatever its neighbours.  This is checked, not assumed: a
+template whose slot text is not found exactly once is not used, and each
+layer's first template is compared with the printer at the last k; where
+that fails the layer is printed per parameter, slowly but never wrong.
 tests/test_report.py compares every composed string with the printer's on
 small networks of every activation and loss.
 
@@ -47,7 +48,8 @@ class Composer:
         self.net = net
         self._templates: dict[tuple[int, int, str], tuple[str, str] | None] = {}
         self._symbols = lru_cache(maxsize=None)(self._symbol_text)
-        self._delta = lru_cache(maxsize=None)(self._delta_expr)
+        self._deltas = lru_cache(maxsize=None)(self._delta_expr)
+        self._layer_ok: dict[tuple[int, str], bool] = {}
         self._small = lru_cache(maxsize=None)(self._explicit_is_small)
         self._printed_delta = lru_cache(maxsize=None)(self._print_delta)
 
@@ -70,11 +72,14 @@ class Composer:
         return head + self._symbols(p.layer - 1, p.k, kind) + tail
 
     # -- once per neuron -------------------------------------------------------
-    def _delta_expr(self, layer: int, j: int, kind: str) -> sympy.Expr:
+    def _delta(self, layer: int, j: int, kind: str) -> sympy.Expr:
         """delta(l)_j as the form `kind` prints it: simplified for latex and text,
-        factored for expression (dL/db(l)_j is delta(l)_j, bias or not)."""
-        p = Param(layer, "b", j)
-        return self.net.derivation.expanded(p) if kind == "expression" else self.net.simplifier.simplified(p)
+        factored for expression."""
+        return self._deltas(layer, j, kind == "expression")
+
+    def _delta_expr(self, layer: int, j: int, factored: bool) -> sympy.Expr:
+        p = Param(layer, "b", j)  # dL/db(l)_j is delta(l)_j, bias or not
+        return self.net.derivation.expanded(p) if factored else self.net.simplifier.simplified(p)
 
     def _print_delta(self, layer: int, j: int, kind: str) -> str:
         return PRINTERS[kind](self._delta(layer, j, kind))
@@ -86,15 +91,18 @@ class Composer:
         return self._templates[key]
 
     def _make_template(self, layer: int, j: int, kind: str) -> tuple[str, str] | None:
-        model, printer = self.net.model, PRINTERS[kind]
-        delta, width = self._delta(layer, j, kind), model.n[layer - 1]
+        if self._layer_ok.get((layer, kind)) is False:
+            return None
         slot = self._symbols(layer - 1, 1, kind)
-        printed = printer(delta * model.a(layer - 1, 1))
+        printed = PRINTERS[kind](self._delta(layer, j, kind) * self.net.model.a(layer - 1, 1))
         if printed.count(slot) != 1:
             return None
         head, tail = printed.split(slot)
-        last = printer(delta * model.a(layer - 1, width))
-        return (head, tail) if head + self._symbols(layer - 1, width, kind) + tail == last else None
+        if (layer, kind) not in self._layer_ok:  # the layer's first template: check it at the last k
+            k = self.net.model.n[layer - 1]
+            last = PRINTERS[kind](self._delta(layer, j, kind) * self.net.model.a(layer - 1, k))
+            self._layer_ok[(layer, kind)] = head + self._symbols(layer - 1, k, kind) + tail == last
+        return (head, tail) if self._layer_ok[(layer, kind)] else None
 
     def _symbol_text(self, layer: int, k: int, kind: str) -> str:
         return PRINTERS[kind](self.net.model.a(layer, k))

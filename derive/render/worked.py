@@ -34,9 +34,23 @@ SMALL_NEURONS = 24
 SMALL_PARAMETERS = 60
 
 
+#: A vector printed longer than this many characters (a 784-pixel x) shows its first
+#: entries, \dots and its last one, and its length, so it never runs off the page.
+VECTOR_CHARS = 60
+
+
 def _vector(style: Style, v) -> str:
-    body = ", ".join(format_number(float(x), DIGITS) for x in v)
-    return rf"\bigl({body}\bigr)^{{\top}}"
+    texts = [format_number(float(x), DIGITS) for x in v]
+    if sum(len(t) + 2 for t in texts) <= VECTOR_CHARS:
+        return rf"\bigl({', '.join(texts)}\bigr)^{{\top}}"
+    head, used = [], len(texts[-1]) + 8  # room for ", \dots, last"
+    for t in texts[:-1]:
+        if used + len(t) + 2 > VECTOR_CHARS:
+            break
+        head.append(t)
+        used += len(t) + 2
+    body = ", ".join([*head, r"\dots", texts[-1]])
+    return rf"\bigl({body}\bigr)^{{\top}} \in \mathbb{{R}}^{{{len(v)}}}"
 
 
 def example_section(net: Network, style: Style, values, run) -> dict | None:
