@@ -4,10 +4,13 @@
     python benchmarks/bench_wide.py --repeat 3 --write-readme
 
 Every figure is a fresh subprocess timed end to end (interpreter start and imports
-included), its peak RSS read from `os.wait4` for that child alone; the median of
---repeat runs, interleaved so a burst of load on the shared machine hits every
-column alike.  Sigmoid networks with half-SSE loss and values (benchmarks/nets.py),
-the deep ones tanh of width 16 (examples/make_deep.py).  Targets:
+included), its peak RSS measured by GNU time (`/usr/bin/time -f %M`: `os.wait4` on a
+vfork'ed child reports the parent's own peak when that is higher); the ratio rows
+are the median of --repeat runs, interleaved so a burst of load on the shared
+machine hits every column alike; the baseline (minutes) runs --baseline-repeat
+times and the every-command table --table-repeat times.  Sigmoid networks with
+half-SSE loss and values (benchmarks/nets.py), the deep ones tanh of width 16
+(examples/make_deep.py).  Targets:
 
   grad --json on 784-30-10 (with values) <= 0.25x the baseline delta recursion
       (benchmarks/baseline_delta_recursion.py: derives and prints every gradient)
@@ -37,23 +40,29 @@ from readme_section import write_section  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "benchmarks" / "baseline_delta_recursion.py"
 MAX_RSS_MB = 1024
-CLAIM = ("W2[1,1]", "(a2[1] - y[1])*a2[1]*(1 - a2[1])*a1[1]")  # true: sigmoid + half_sse
+
+
+def claim(net: str) -> tuple[str, str]:
+    """A true claim for the output layer's W[1,1] (sigmoid + half_sse): delta a(L-1)_1."""
+    L = net.count("-")
+    return f"W{L}[1,1]", f"(a{L}[1] - y[1])*a{L}[1]*(1 - a{L}[1])*a{L - 1}[1]"
+
+
+TIME = "/usr/bin/time"
 
 
 def run_once(argv: list[str], out: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one subprocess; its stdout goes to `out`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rss = out.with_suffix(".rss")
     with open(out, "wb") as sink:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.PIPE)
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run([TIME, "-f", "%M", "-o", str(rss), *argv], cwd=ROOT, env=env,
+                              stdout=sink, stderr=subprocess.PIPE)
         seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    proc.returncode = code
-    if code != 0:
-        raise SystemExit(f"{' '.join(argv)} failed (exit {code}):\n{err.decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024  # Linux reports KB
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed (exit {proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
+    return seconds, int(rss.read_text().split()[-1]) / 1024  # GNU time reports KB
 
 
 def derive(*args: str) -> list[str]:
@@ -91,21 +100,26 @@ def jobs(paths: dict[str, Path], folder: Path) -> dict[str, list[str]]:
             f"explain {net}": derive("explain", spec, "-o", str(folder / f"docs-{net}")),
             f"which {net}": derive("which", spec),
             f"which W1[1,1] {net}": derive("which", spec, "W1[1,1]"),
-            f"claim {net}": derive("claim", spec, *CLAIM),
+            f"claim {net}": derive("claim", spec, *claim(net)),
             f"code {net}": derive("code", spec),
         })
     out["grad --json 784-128-64-10"] = derive("grad", str(paths["784-128-64-10"]), "--json")
     return out
 
 
-def measure(repeat: int) -> dict[str, tuple[float, float]]:
-    """name -> (median seconds, largest peak RSS MB), runs interleaved across names."""
+def measure(repeats: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """name -> (median seconds, largest peak RSS MB), runs interleaved across names;
+    `repeats` gives the runs of "baseline", "ratio" (the other ratio rows) and "table"."""
+    ratio_jobs = {name for _, num, den, _ in RATIOS for name in (num, den)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         todo = jobs(specs(folder), folder)
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in todo}
-        for _ in range(repeat):
+        for round_ in range(max(repeats.values())):
             for name, argv in todo.items():
+                group = "baseline" if name.startswith("baseline") else "ratio" if name in ratio_jobs else "table"
+                if round_ >= repeats[group]:
+                    continue
                 runs[name].append(run_once(argv, folder / "stdout"))
                 if name.startswith("grad --json 784-30-10"):
                     _check_json(folder / "stdout", 23_860)
@@ -162,8 +176,10 @@ def command_lines(res) -> tuple[list[str], bool]:
 
 
 HOW = """Measured by `benchmarks/bench_wide.py` ({machine}), all in one run: every figure is a
-fresh subprocess timed end to end (interpreter start and imports included), the median of
-{repeat} interleaved runs; peak RSS is that child's own (`os.wait4`), the largest of its runs.
+fresh subprocess timed end to end (interpreter start and imports included); ratio rows are the
+median of {repeat} interleaved runs (the baseline, which takes minutes, {baseline} run(s)), the
+every-command table {table} run(s); peak RSS is GNU time's `%M` for that command, the largest
+of its runs.
 Networks: sigmoid, half-SSE, with values (`benchmarks/nets.py`: 784-30-10 is Nielsen's MNIST
 net, 23,860 parameters; 784-128-64-10 has 109,386); the deep ones are tanh of width 16
 (`examples/deep.toml`, 32 layers, and `examples/make_deep.py --depth 8`). The baseline is
@@ -176,11 +192,13 @@ interleaved runs are what the targets compare)."""
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="derive on wide networks vs the baseline recursion")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is shown")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per ratio figure; the median is shown")
+    parser.add_argument("--baseline-repeat", type=int, default=1, help="runs of the baseline (default 1)")
+    parser.add_argument("--table-repeat", type=int, default=1, help="runs per every-command figure")
     parser.add_argument("--write-readme", action="store_true",
                         help="replace the '## Wide networks' section of benchmarks/README.md")
     args = parser.parse_args(argv)
-    res = measure(args.repeat)
+    res = measure({"baseline": args.baseline_repeat, "ratio": args.repeat, "table": args.table_repeat})
     ratios, ok_ratios = ratio_lines(res)
     commands, ok_rss = command_lines(res)
     print("\n".join(ratios + [""] + commands))
@@ -190,7 +208,8 @@ def main(argv=None) -> int:
 
         machine = (f"{platform.system().lower()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}, SymPy {sympy.__version__}, NumPy {numpy.__version__}")
-        how = HOW.format(machine=machine, repeat=args.repeat, load=os.getloadavg()[0], cores=os.cpu_count())
+        how = HOW.format(machine=machine, repeat=args.repeat, baseline=args.baseline_repeat,
+                         table=args.table_repeat, load=os.getloadavg()[0], cores=os.cpu_count())
         write_section("## Wide networks", "\n\n".join([how, "\n".join(ratios), "Every command:",
                                                       "\n".join(commands)]))
     return 0 if ok_ratios and ok_rss else 1
