@@ -141,3 +141,15 @@ def test_limits_grad_prints_per_neuron_not_per_parameter(monkeypatch):
     neurons, layers, forms = 6, 2, 2  # latex and expression
     assert len(doc["gradients"]) == 814
     assert len(calls) <= forms * (2 * neurons + layers)
+
+
+def test_limits_documents_elide_a_long_input_vector():
+    """A 40-entry x (as a 784-pixel one) prints its first entries, \\dots, the last and its length."""
+    x = [round(0.01 * k + 0.123456, 6) for k in range(40)]
+    values = {"x": x, "y": [0.5], "W1": [[0.01] * 40, [-0.02] * 40], "b1": [0.0, 0.1],
+              "W2": [[0.3, -0.2]], "b2": [0.05]}
+    md = Network([40, 2, 1], "sigmoid", "half_sse", values=values).explain("md")
+    line = next(line for line in md.splitlines() if line.startswith("With input"))
+    assert r"\bigl(0.123456, 0.133456, " in line and r", \dots, 0.513456\bigr)^{\top} \in \mathbb{R}^{40}" in line
+    assert "0.283456" not in line and len(line) < 200  # the middle entries are elided
+    assert r"\boldsymbol{y} = \bigl(0.5\bigr)^{\top}" in line  # a short vector stays whole
