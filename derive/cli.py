@@ -1,7 +1,7 @@
 """Stage 6: the command line, a thin layer over the Python API.
 
     derive                      build the default example's documents into output/
-    derive grad SPEC [--values FILE] [--json]
+    derive grad SPEC [--values FILE] [--json] [--values-only]
     derive check SPEC [--values FILE] [--points N] [--against torch]
     derive explain SPEC [--format pdf,tex,md,html] [-o DIR] [--params ...] [--snippet | --part ...]
     derive which SPEC [PARAM] [--json] [--format md|tex|html] [--notation] [--loss-symbol] [--question]
@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grad", help="every dL/dparam, as a table or JSON", epilog=EPILOG)
     _spec_arguments(p)
     p.add_argument("--json", action="store_true", help="print the JSON object (see README)")
+    p.add_argument("--values-only", action="store_true",
+                   help="the loss and the numbers alone, no formulas (needs values)")
 
     p = sub.add_parser("check", help="compare every derived gradient with complex-step numbers",
                        epilog=EPILOG)
@@ -206,9 +208,9 @@ def cmd_grad(args) -> int:
 
     net = load_network(args)
     if args.json:
-        write_grad_json(net, sys.stdout)
+        write_grad_json(net, sys.stdout, values_only=args.values_only)
     else:
-        for line in grad_table(net):
+        for line in grad_table(net, values_only=args.values_only):
             print(line)
     return EXIT_OK
 

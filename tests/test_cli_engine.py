@@ -128,6 +128,28 @@ def test_grad_json_with_values_matches_finite_differences(capsys):
         assert abs(got - want) <= FD_ATOL, (name, got, want)
 
 
+def test_grad_json_values_only_matches_finite_differences(capsys):
+    code, out, err = run(capsys, "grad", TINY, "--values", TINY_VALUES, "--json", "--values-only")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["loss"] == pytest.approx(tiny_loss(TINY_POINT), rel=1e-14)
+    reference = tiny_fd_gradients()
+    assert list(doc["gradients"]) == list(reference)
+    for name, want in reference.items():
+        assert list(doc["gradients"][name]) == ["value"], name
+        assert abs(doc["gradients"][name]["value"] - want) <= FD_ATOL, name
+
+
+def test_grad_values_only_table_and_without_values(capsys):
+    code, out, _ = run(capsys, "grad", TINY, "--values", TINY_VALUES, "--values-only")
+    reference = tiny_fd_gradients()
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] and line.split()[0] in reference]
+    assert code == 0 and [r[0] for r in rows] == list(reference)
+    assert all(len(r) == 2 and abs(float(r[1]) - reference[r[0]]) <= 1e-8 for r in rows)
+    code, out, err = run(capsys, "grad", TINY, "--json", "--values-only")
+    assert (code, out) == (2, "") and err.startswith("derive: --values-only: no values")
+
+
 def test_grad_json_values_from_spec_table(tmp_path, capsys):
     spec = Path(TINY).read_text() + "\n[values]\n" + Path(TINY_VALUES).read_text()
     path = tmp_path / "inline.toml"

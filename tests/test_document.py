@@ -271,9 +271,10 @@ def test_long_input_vector_is_elided(tmp_path):
     md = markdown_of(Network([40, 2], activation="sigmoid", values=raw), tmp_path)
     x = re.search(r"^\\boldsymbol\{x\} = \\bigl\((.*?)\\bigr\)\^\{\\top\}(.*)$", md, re.M)
     entries = x.group(1).split(", ")
-    assert entries[3] == r"\dots" and len(entries) == 6
-    assert [float(t) for t in entries[:3] + entries[4:]] == pytest.approx(raw["x"][:3] + raw["x"][-2:], rel=1e-8)
-    assert r"(40 \text{ entries})" in x.group(2)
+    assert entries[-2] == r"\dots" and 3 <= len(entries) <= 8
+    head = [float(t) for t in entries[:-2]]
+    assert head + [float(entries[-1])] == pytest.approx(raw["x"][:len(head)] + raw["x"][-1:], rel=1e-8)
+    assert r"\in \mathbb{R}^{40}" in x.group(2)
     assert r"\boldsymbol{y} = \bigl(0.5, 0.25\bigr)^{\top}:" in md  # short: every entry
 
 

@@ -5,7 +5,7 @@ compiled) and are printed to `DIGITS` significant digits by
 `formulas.format_number`.  With a learning rate, each parameter after one
 gradient-descent step is p - eta * dL/dp, and the loss at the stepped
 parameters (the engine's own forward pass) shows whether the step helped.
-Vectors longer than `MAX_VECTOR` entries (an MNIST input has 784) print
+Vectors longer than `VECTOR_CHARS` characters (an MNIST input has 784) print
 their ends around a \dots, as the weights do.  Large networks get the loss, the
 output layer, one weight and one bias per layer, and a table of each layer's
 delta and gradient norms (where vanishing or exploding gradients show),
@@ -36,16 +36,23 @@ DIGITS = 9
 SMALL_NEURONS = 24
 #: ... and at most this many parameters get every gradient and update.
 SMALL_PARAMETERS = 60
-#: Vectors with more entries print the first `VECTOR_HEAD` and the last `VECTOR_TAIL` only.
-MAX_VECTOR = 6
-VECTOR_HEAD, VECTOR_TAIL = 3, 2
+#: A vector printed longer than this many characters (a 784-pixel x) shows its first
+#: entries, \dots and its last one, and its length, so it never runs off the page.
+VECTOR_CHARS = 60
 
 
 def _vector(style: Style, v) -> str:
-    numbers = [format_number(float(x), DIGITS) for x in v]
-    if len(numbers) > MAX_VECTOR:
-        numbers = numbers[:VECTOR_HEAD] + [r"\dots"] + numbers[-VECTOR_TAIL:]
-    return rf"\bigl({', '.join(numbers)}\bigr)^{{\top}}"
+    texts = [format_number(float(x), DIGITS) for x in v]
+    if sum(len(t) + 2 for t in texts) <= VECTOR_CHARS:
+        return rf"\bigl({', '.join(texts)}\bigr)^{{\top}}"
+    head, used = [], len(texts[-1]) + 8  # room for ", \dots, last"
+    for t in texts[:-1]:
+        if used + len(t) + 2 > VECTOR_CHARS:
+            break
+        head.append(t)
+        used += len(t) + 2
+    body = ", ".join([*head, r"\dots", texts[-1]])
+    return rf"\bigl({body}\bigr)^{{\top}} \in \mathbb{{R}}^{{{len(v)}}}"
 
 
 def loss_after_step(net: Network, values, run) -> float:
@@ -84,7 +91,7 @@ def example_section(net: Network, style: Style, values, run) -> dict | None:
     rows = param_rows(net, style, params, values, run)
     return {
         "x": _vector(style, values.x), "y": _vector(style, values.y),
-        "x_size": len(values.x), "y_size": len(values.y), "max_vector": MAX_VECTOR,
+        "shortened": any(r"\dots" in _vector(style, v) for v in (values.x, values.y)),
         "loss": format_number(trace.loss, DIGITS), "layers": layers, "all_layers": small_neurons,
         "loss_after": None if eta is None else format_number(loss_after_step(net, values, run), DIGITS),
         "params": rows, "all_params": small, "count": spec.parameter_count,
