@@ -7,7 +7,7 @@ The pipeline flows one way, and the subpackages are its stages:
     check/      numbers from the derivation and the independent checks (complex step, torch)
     render/     LaTeX and text printers, documents, grad's table and JSON
     qa/         `which` and `claim`;  export/  standalone NumPy / PyTorch code
-    api.py      the Python API (Network) over the stages;  cli.py  the command line over it
+    api/        the Python API (Network) over the stages;  cli/  the command line over it
 
 errors.py holds the error tree and files.py bounded reads and atomic writes.  A module
 imports only from its own package or those listed above it (tests/test_architecture.py);

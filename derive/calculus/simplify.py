@@ -7,7 +7,7 @@ tanh' = 1-a^2), and the output delta dL/da * f'(z) is cancelled once, on the
 row symbols a and y, where that makes it shorter: sigmoid + bce and
 identity + half_sse come out as a - y by `sympy.cancel` itself.  Softmax with
 cross-entropy gives a_j sum_i y_i - y_j, which is a_j - y_j because the
-targets of a cross-entropy are a distribution (spec.py enforces sum y = 1).
+targets of a cross-entropy are a distribution (spec/values.py enforces sum y = 1).
 The tests evaluate every simplified form against the factored one.
 
 `shorter` tries factor(cancel(e)), which SymPy cannot interrupt and which a

@@ -1,4 +1,6 @@
-"""Questions about a network: `derive which` (answer.py) and `derive claim` (claim.py,
-diagnosis.py).  They read the derivation through api.Network and print through render/;
-they never import export/.
+"""Questions about a network, over api.Network, printed through render/ (never export/):
+
+    answer.py                          `derive which`
+    claim.py, notation.py, variants.py, diagnosis.py   `derive claim`
+    exercises.py, distractors.py, solutions.py, sheets.py, lms.py, quiz.py   `derive exercises`
 """
