@@ -164,10 +164,10 @@ class Simplifier:
 
     def output_delta(self, j: int) -> sympy.Expr:
         m, L = self.model, self.L
-        row, loss = m.spec.activations[-1], m.spec.loss
+        row = m.spec.activations[-1]
         a, y = m.a(L, j), m.y(j)
         if row.vector:
-            if loss.name == "cross_entropy":
+            if m.spec.softmax_cross_entropy:
                 return a - y
             return sympy.Add(*[self.derivation.loss_derivative(i) *
                                softmax_jacobian(m.a(L, i), a, i == j)

@@ -132,7 +132,7 @@ class Evaluator:
         return compile_expr(_compose(term, row), (A, X, Y))
 
     def _softmax_ce(self) -> bool:
-        return self.spec.activations[-1].vector and self.spec.loss.name == "cross_entropy"
+        return self.spec.softmax_cross_entropy
 
     # -- passes ---------------------------------------------------------------
     def forward(self, x, W, b) -> Trace:

@@ -95,7 +95,7 @@ class Sampler:
 
     def _targets(self) -> np.ndarray:
         spec, nL = self.spec, self.n[self.L]
-        if spec.activations[-1].vector and spec.loss.name == "cross_entropy":
+        if spec.softmax_cross_entropy:
             while True:  # whole percentages summing to exactly 100
                 cents = self.rng.integers(1, 101, size=nL)
                 shares = np.round(100 * cents / cents.sum()).astype(int)

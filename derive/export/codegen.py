@@ -211,7 +211,7 @@ def _output_delta(net, used: set, target: str) -> tuple[str | None, str | None, 
     d, s, model, L = net.derivation, net.simplifier, net.model, net.spec.depth
     subs = {model.a(L, 1): _array(f"a{L}"), model.z(L, 1): _array(f"z{L}"), model.y(1): _array("y")}
     row = net.spec.activations[-1]
-    if row.vector and net.spec.loss.name != "cross_entropy":
+    if row.vector and not net.spec.softmax_cross_entropy:
         g = to_code(_vectorised(d.loss_derivative(1), subs, "dL/da"), target, used)
         return None, g, f"delta({L}) = a{L} * (g - rowsum(a{L} * g)),  g = dL/da{L} = {g}"
     delta = to_code(_vectorised(s.output_delta(1), subs, f"delta({L})"), target, used)
@@ -275,6 +275,6 @@ def generate(net, target: str = "numpy") -> str:
         "helpers": used, "math": bool(used & {"math", "_erf", "_erfc"}),
         "kinked": tuple(l for l, row in enumerate(spec.activations, 1) if row.kink),
         "probabilistic": spec.loss.probabilistic,
-        "softmax_ce": spec.activations[-1].vector and spec.loss.name == "cross_entropy",
+        "softmax_ce": spec.softmax_cross_entropy,
     }
     return _environment().get_template(f"{target}.py.j2").render(**context)

@@ -200,7 +200,7 @@ class _Points:
     def needs_sum_of_targets(self) -> bool:
         """After softmax + cross-entropy: is the claim wrong where sum(y) != 1?"""
         spec = self.net.spec
-        if not (spec.activations[-1].vector and spec.loss.name == "cross_entropy"):
+        if not spec.softmax_cross_entropy:
             return False
         point, _ = next(self.sampler.stream())
         off = replace(point, y=tuple(2 * v for v in point.y))  # sums to 2; forward unchanged

@@ -93,7 +93,7 @@ def _check_targets(spec: NetworkSpec, y: tuple[float, ...]) -> None:
     for j, v in enumerate(y, start=1):
         if not 0 <= v <= 1:
             raise SpecError(f"y[{j}] must lie in [0, 1] for loss {spec.loss.name!r}, got {v!r}")
-    if spec.activations[-1].vector and spec.loss.name == "cross_entropy":
+    if spec.softmax_cross_entropy:
         total = math.fsum(y)
         if abs(total - 1) > 1e-9:
             raise SpecError(f"y must sum to 1 for cross_entropy after softmax, got sum {total!r}")
