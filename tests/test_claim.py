@@ -539,3 +539,12 @@ def test_claim_spec_file_and_shorthand_together_is_refused(tmp_path):
                  [spec(tmp_path), "W2[1,1]", "--layers", "2,2,1", "a2[1]"]]:
         out, err, code = cli("claim", *args)
         assert (out, code) == ("", 2) and "give a spec file or --layers/--activation/--loss, not both" in err
+
+
+def test_claim_of_a_tower_of_exponentials_ends_with_a_verdict():
+    """exp(exp(exp(100 w))) has no value any point can hold (e**(e**(e**16))): it is
+    undefined at a point, a counterexample, instead of an endless evaluation."""
+    net = derive.Network([2, 3, 1], "sigmoid", "half_sse")
+    verdict = net.claim("W1[1,1]", "exp(exp(exp(W1[1,1]*100)))")
+    assert not verdict.correct and verdict.counterexample is not None
+    assert "undefined" in verdict.text()

@@ -331,3 +331,20 @@ def test_cli_check_points_above_the_limit_is_refused(capsys):
     assert main(["check", "--layers", "2,2", "--points", str(MAX_POINTS + 1)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"above the limit {MAX_POINTS}" in err
+
+
+def test_cli_check_without_values_or_points_checks_nothing_and_says_so(capsys):
+    from derive.cli import main
+
+    assert main(["check", "--layers", "2,2,1", "--points", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("derive: points is 0 and there are no values: nothing would be "
+                                 "checked (give --values FILE or at least one random point)\n")
+
+
+def test_cli_explain_html_with_part_names_part(tmp_path, capsys):
+    from derive.cli import main
+
+    assert main(["explain", TINY, "--part", "chain", "--format", "html",
+                 "-o", str(tmp_path)]) == 2
+    assert "--part writes LaTeX and Markdown fragments" in capsys.readouterr().err

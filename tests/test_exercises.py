@@ -355,3 +355,36 @@ def test_exercises_markdown_sheet_and_key_parse_in_mathjax(generated, name):
         formulas += markdown_math((folder / file).read_text())
     assert len(formulas) > 50
     assert mathjax_errors(formulas) == []
+
+
+def test_exercises_quiz_questions_carry_their_network_and_values(generated):
+    """A quiz question stands alone: each one shows the network and its variant's numbers."""
+    _, net, folder, doc = generated["sigmoid-half_sse"]
+    root = etree.parse(str(folder / "exercises-moodle.xml")).getroot()
+    texts = [q.findtext("questiontext/text") for q in root.findall("question")[1:]]
+    per_variant = len(doc["variants"][0]["questions"]) + 1  # and the cloze question
+    for i, v in enumerate(doc["variants"]):
+        for text in texts[i * per_variant:(i + 1) * per_variant]:
+            assert f"Variant {v['seed']}:" in text and net.spec.describe() in text
+            assert r"\(W^{(1)} = \begin{pmatrix} " + f"{v['values']['W1'][0][0]:.4g}" in text
+            assert r"\(\eta = " in text
+    with zipfile.ZipFile(folder / "exercises-qti.zip") as z:
+        assessment = etree.fromstring(z.read("assessment.xml"))
+    ns = {"q": "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"}
+    sections = assessment.findall(".//q:section/q:section", ns)
+    assert [s.get("title") for s in sections] == [f"Variant {v['seed']}" for v in doc["variants"]]
+    for section, v in zip(sections, doc["variants"]):
+        for text in section.findall(".//q:presentation/q:material/q:mattext", ns):
+            assert f"Variant {v['seed']}:" in text.text
+
+
+def test_exercises_formula_key_after_softmax_is_the_textbook_p_minus_y(generated):
+    from derive.render.printing import to_text
+
+    _, net, _, doc = generated["tanh-softmax-ce"]
+    for v in doc["variants"]:
+        for q in v["questions"]:
+            if q["kind"] == "formula":
+                key = q["options"][q["correct"]]
+                assert key == to_text(net.gradient(q["target"]).simplified)
+                assert re.search(r"\(a2\[\d\] - y\[\d\]\)", key), key

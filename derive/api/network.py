@@ -170,8 +170,12 @@ class Network:
         if points > MAX_POINTS:
             raise SpecError(f"points is {points}, above the limit {MAX_POINTS} "
                             f"(each point checks every parameter; run several checks with --seed)")
+        vals = self.values(values)
+        if points == 0 and vals is None:
+            raise SpecError("points is 0 and there are no values: nothing would be checked "
+                            "(give --values FILE or at least one random point)")
         kwargs = {} if seed is None else {"seed": seed}
-        return check(self.evaluator, self.values(values), points, **kwargs)
+        return check(self.evaluator, vals, points, **kwargs)
 
     # -- renderers (imported on first use) -------------------------------------
     def explain(self, format: str = "md", **opts) -> str:

@@ -254,11 +254,24 @@ def _function(definition: sympy.Expr):
     return sympy.lambdify([X], definition, modules="mpmath")
 
 
+#: Largest argument `_bounded_exp` takes: e**1e9 is still a number mpmath holds at once;
+#: exp(exp(exp(100))) would need an exponent of ~10**(10**43) bits and never finish.
+MAX_EXP_ARGUMENT = 10**9
+
+
+def _bounded_exp(v):
+    """mpmath's exp, refusing (OverflowError: undefined here) an argument no point can use."""
+    if mpmath.re(v) > MAX_EXP_ARGUMENT:
+        raise OverflowError("exp argument too large")
+    return mpmath.exp(v)
+
+
 @lru_cache(maxsize=4096)
 def compiled(expr: sympy.Expr):
-    """(symbols, mpmath function) for an expression over network symbols."""
+    """(symbols, mpmath function) for an expression over network symbols; exp is bounded,
+    so a claim such as exp(exp(exp(100 w))) is undefined at a point instead of endless."""
     symbols = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
-    return symbols, sympy.lambdify(symbols, expr, modules="mpmath")
+    return symbols, sympy.lambdify(symbols, expr, modules=[{"exp": _bounded_exp}, "mpmath"])
 
 
 def evaluate(expr: sympy.Expr, env: dict):

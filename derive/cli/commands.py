@@ -94,8 +94,9 @@ def cmd_explain(args) -> int:
     others = tuple(f for f in formats or () if f.lower() != "html") or (None if not html else ())
     stem = Path(args.spec).stem if args.spec else None
     if html and (args.snippet or args.part):
-        raise SpecError("--snippet writes LaTeX and Markdown fragments; the HTML page is a whole "
-                        "document (drop --snippet or html from --format)")
+        flag = "--snippet" if args.snippet else "--part"
+        raise SpecError(f"{flag} writes LaTeX and Markdown fragments; the HTML page is a whole "
+                        f"document (drop {flag} or html from --format)")
     written = [] if others == () else build(
         net, formats=others, outdir=args.output, params=args.params, snippet=args.snippet,
         notation=args.notation, loss_symbol=args.loss_symbol, templates=args.templates,

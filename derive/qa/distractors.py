@@ -60,7 +60,9 @@ def _mistakes(net: "Network", name: str) -> list[tuple[sympy.Expr, str]]:
     if p.kind == "W" and p.k <= m.n[p.layer] and p.j <= m.n[p.layer - 1] and p.j != p.k:
         swapped = net.gradient(f"W{p.layer}[{p.k},{p.j}]").simplified
         out.insert(1, (swapped, f"uses the indices the wrong way round: that is dL/dW{p.layer}[{p.k},{p.j}]"))
-    return [(total, "right: the sum over paths of the chain-rule products")] + out
+    # The key in the engine's display form (a - y after softmax with cross-entropy), which
+    # equals the sum over paths at every point the checker uses (targets summing to 1).
+    return [(g.simplified, "right: the sum over paths of the chain-rule products")] + out
 
 
 def _output_derivative(net: "Network", path) -> sympy.Expr:

@@ -21,6 +21,7 @@ questions read the same as on the paper sheet.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..render.formulas import Style
 from .exercises import Question, Variant
-from .sheets import POINTS, options_context, prompt
+from .sheets import POINTS, given, options_context, prompt
 
 if TYPE_CHECKING:
     from ..api import Network
@@ -41,8 +42,15 @@ _DOLLARS = re.compile(r"\$(.+?)\$")
 
 
 def _html(text: str) -> str:
-    r"""Markdown-with-$math$ text as Moodle/Canvas HTML with \( \) math."""
-    return _DOLLARS.sub(lambda m: rf"\({m.group(1)}\)", text)
+    r"""Markdown-with-$math$ text as Moodle/Canvas HTML with \( \) math (& < > escaped)."""
+    return _DOLLARS.sub(lambda m: rf"\({m.group(1)}\)", html.escape(text, quote=False))
+
+
+def _setting(net, v: Variant, style: Style) -> str:
+    """The network and this variant's values, as HTML above every question: a quiz
+    question stands alone, so each one carries what the sheet prints once per variant."""
+    lines = "".join(f"<p>{_html(f'${line}$')}</p>" for line in given(net, v.values, style))
+    return f"<p>{_html(net.spec.describe())}. Variant {v.seed}:</p>{lines}"
 
 
 def _text(parent: ET.Element, tag: str, content: str, fmt: str | None = "html") -> ET.Element:
@@ -60,7 +68,7 @@ def _q(quiz: ET.Element, qtype: str, name: str, html: str) -> ET.Element:
 
 def _numerical(quiz, net, v: Variant, q: Question, style: Style) -> None:
     el = _q(quiz, "numerical", f"{v.seed} {q.id} {q.kind} {q.target}",
-            _html(prompt(net, q, style, v.values["learning_rate"])))
+            _setting(net, v, style) + f"<p>{_html(prompt(net, q, style, v.values['learning_rate']))}</p>")
     ET.SubElement(el, "defaultgrade").text = "1"
     answer = ET.SubElement(el, "answer", {"fraction": "100", "format": "moodle_auto_format"})
     ET.SubElement(answer, "text").text = repr(q.answer)
@@ -70,7 +78,7 @@ def _numerical(quiz, net, v: Variant, q: Question, style: Style) -> None:
 
 def _multichoice(quiz, net, v: Variant, q: Question, style: Style) -> None:
     el = _q(quiz, "multichoice", f"{v.seed} {q.id} {q.kind} {q.target}",
-            _html(prompt(net, q, style, v.values["learning_rate"])))
+            _setting(net, v, style) + f"<p>{_html(prompt(net, q, style, v.values['learning_rate']))}</p>")
     ET.SubElement(el, "single").text = "true"
     ET.SubElement(el, "shuffleanswers").text = "false"
     ET.SubElement(el, "answernumbering").text = "ABCD"
@@ -87,7 +95,7 @@ def _cloze(quiz, net, v: Variant, style: Style) -> None:
              f"{{1:NUMERICAL:={q.answer!r}:{q.tolerance!r}}}</p>"
              for q in v.questions if q.answer is not None]
     if parts:
-        _q(quiz, "cloze", f"{v.seed} all steps", "\n".join(parts))
+        _q(quiz, "cloze", f"{v.seed} all steps", _setting(net, v, style) + "\n".join(parts))
 
 
 def moodle_xml(net: "Network", variants: Sequence[Variant], category: str) -> str:
@@ -123,7 +131,7 @@ def _qti_item(section: ET.Element, net, v: Variant, q: Question, style: Style) -
     item = ET.SubElement(section, "item", {"ident": f"{v.seed}-{q.id}", "title": f"{q.kind} {q.target}"})
     _metadata(item, q)
     pres = ET.SubElement(item, "presentation")
-    _material(pres, _html(prompt(net, q, style, v.values["learning_rate"])))
+    _material(pres, _setting(net, v, style) + f"<p>{_html(prompt(net, q, style, v.values['learning_rate']))}</p>")
     cond = ET.Element("respcondition", {"continue": "No"})
     if q.options:
         lid = ET.SubElement(pres, "response_lid", {"ident": "response1", "rcardinality": "Single"})
@@ -153,8 +161,10 @@ def qti_assessment(net: "Network", variants: Sequence[Variant], title: str) -> s
     style = Style(target="md")
     root = ET.Element("questestinterop", {"xmlns": "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"})
     assessment = ET.SubElement(root, "assessment", {"ident": "derive-exercises", "title": title})
-    section = ET.SubElement(assessment, "section", {"ident": "root_section"})
-    for v in variants:
+    root_section = ET.SubElement(assessment, "section", {"ident": "root_section"})
+    for v in variants:  # one section per variant, so its questions stay together
+        section = ET.SubElement(root_section, "section", {"ident": f"variant-{v.seed}",
+                                                          "title": f"Variant {v.seed}"})
         for q in v.questions:
             _qti_item(section, net, v, q, style)
     ET.indent(root)
