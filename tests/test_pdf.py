@@ -232,3 +232,18 @@ def test_mnist_sized_document_has_no_half_empty_first_page(tmp_path):
         page = render_page(tmp_path / "mnist.pdf", n, tmp_path)
         ink_columns = np.nonzero((page.min(axis=2) < 128).any(axis=0))[0]
         assert ink_columns[-1] < 0.92 * page.shape[1], n  # the text ends at 89.5% of A4's width
+
+
+def test_long_where_clauses_go_on_their_own_line(tmp_path):
+    """An ELU layer's two-branch derivative after a sum of three terms made "where delta =
+    ..." run 370 pt off the page; on its own line it fits (no overfull box over 5 pt)."""
+    net = Network([3, 4, 3], activation=["elu", "softmax"], loss="cross_entropy")
+    build(net, outdir=tmp_path, formats="tex", stem="elu")
+    tex = (tmp_path / "elu.tex").read_text()
+    assert r", \\ &\qquad \text{where } \delta^{(1)}_{1} = " in tex
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                          "elu.tex"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+    widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)",
+                                           (tmp_path / "elu.log").read_text())]
+    assert max(widths, default=0) < 5, widths

@@ -41,6 +41,8 @@ FACTORS_PER_LINE = 6
 MAX_RESULT_LATEX = 900
 #: ... or wider than this (roughly, in characters; about a line of an A4 page).
 MAX_RESULT_WIDTH = 64
+#: A "where delta = ..." wider than this goes on its own line below its gradient.
+MAX_WHERE_WIDTH = 34
 
 
 # -- one factor, one path ------------------------------------------------------------
@@ -115,8 +117,11 @@ def delta_form(net: Network, p: Param, style: Style) -> dict:
     delta = style.latex(m.delta(l, j))
     rhs = f"{delta}\\, {style.latex(m.a(l - 1, p.k))}" if p.kind == "W" else delta
     lhs = partial_latex(p, **style.settings)
-    return {"lhs": lhs, "rhs": rhs, "equation": f"{lhs} = {rhs}",
-            "delta": f"{delta} = {style.latex(net.simplifier.delta_definition(l, j))}"}
+    equation = f"{delta} = {style.latex(net.simplifier.delta_definition(l, j))}"
+    # beside the gradient while it is short, else on a line of its own (an ELU layer's
+    # two-branch derivative after a sum of three terms would run off the page)
+    return {"lhs": lhs, "rhs": rhs, "equation": f"{lhs} = {rhs}", "delta": equation,
+            "delta_break": visible_width(equation) > MAX_WHERE_WIDTH}
 
 
 def result_latex(net: Network, p: Param, style: Style) -> dict:
@@ -125,7 +130,8 @@ def result_latex(net: Network, p: Param, style: Style) -> dict:
         tex = style.latex(net.gradient(p).simplified)
         if len(tex) <= MAX_RESULT_LATEX and visible_width(tex) <= MAX_RESULT_WIDTH:
             lhs = partial_latex(p, **style.settings)
-            return {"lhs": lhs, "rhs": tex, "equation": f"{lhs} = {tex}", "delta": None}
+            return {"lhs": lhs, "rhs": tex, "equation": f"{lhs} = {tex}", "delta": None,
+                    "delta_break": False}
     return delta_form(net, p, style)
 
 
