@@ -4,6 +4,8 @@ import ast
 import inspect
 import threading
 
+import re
+
 import pytest
 import sympy
 
@@ -533,3 +535,10 @@ def test_format_error_long_text_excerpt():
     text = "a" * 100 + "Q" + "b" * 100
     message = format_error("loss", text, 100, "bad", "hint")
     assert message == f"loss: bad at position 101 in '...{'a' * 25}Q{'b' * 24}...'; hint"
+
+
+def test_parse_expression_syntax_error_at_the_end_points_at_the_end():
+    """Python reports an expression that stops short ("x +") at offset 0; the message
+    points after the last character, where the missing operand belongs."""
+    with pytest.raises(SpecError, match=re.escape("syntax error at position 4 in 'x +'")):
+        expressions.parse_expression("x +", field="f", names={"x": sympy.Symbol("x")})

@@ -82,7 +82,10 @@ def parse_tree(source: str, columns: list[int], text: str, field: str) -> ast.Ex
             warnings.simplefilter("ignore")  # e.g. SyntaxWarning for '1 is 1'
             tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        index = columns[max(0, min((exc.offset or 1) - 1, len(columns) - 1))]
+        if not exc.offset:  # Python's "offset 0": the text ended where more was needed
+            index = len(text.rstrip())
+        else:
+            index = columns[max(0, min(exc.offset - 1, len(columns) - 1))]
         raise SpecError(format_error(field, text, index, "syntax error", exc.msg)) from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
         raise SpecError(format_error(field, text, 0, "expression too complex to parse")) from None
