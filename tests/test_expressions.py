@@ -2,9 +2,8 @@
 
 import ast
 import inspect
-import threading
-
 import re
+import threading
 
 import pytest
 import sympy
