@@ -51,6 +51,9 @@ def _vector(raw: Any, n: int, name: str) -> tuple[float, ...]:
     raw = _plain(raw)
     if not isinstance(raw, (list, tuple)):
         raise SpecError(f"{name} must be a list of {count(n, 'number')}, got {show(raw)}")
+    if raw and all(isinstance(r, (list, tuple)) for r in raw):  # a batch, or a column
+        raise SpecError(f"{name} must be a flat list of {count(n, 'number')} (one example), "
+                        f"got {_shape(raw)}")
     if len(raw) != n:
         raise SpecError(f"{name} must have {count(n, 'entry', 'entries')}, got {len(raw)}")
     return tuple(_number(v, f"{name}[{i + 1}]") for i, v in enumerate(raw))
