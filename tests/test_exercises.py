@@ -113,6 +113,11 @@ def reference(cfg: dict, values: dict, q: dict):
     return (zs if letter == "z" else as_)[l][j - 1]
 
 
+def questions(doc: dict, kind: str | None = None) -> list[dict]:
+    """Every question of the JSON document, in order, or those of one kind."""
+    return [q for v in doc["variants"] for q in v["questions"] if kind in (None, q["kind"])]
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     out = {}
@@ -191,7 +196,7 @@ def test_exercises_formula_key_is_right_and_distractors_wrong(generated, name):
     cfg, _, _, doc = generated[name]
     rng = random.Random(5)
     points = [_random_values(cfg, rng) for _ in range(6)]
-    formulas = [q for v in doc["variants"] for q in v["questions"] if q["kind"] == "formula"]
+    formulas = questions(doc, "formula")
     assert formulas
     with mpmath.workdps(DIGITS):
         for q in formulas:
@@ -205,13 +210,11 @@ def test_exercises_formula_key_is_right_and_distractors_wrong(generated, name):
 
 def test_exercises_factor_questions_key_the_roles_on_the_paths(generated):
     _, net, _, doc = generated["sigmoid-half_sse"]
-    for v in doc["variants"]:
-        for q in v["questions"]:
-            if q["kind"] == "factors":
-                key = q["options"][q["correct"]]
-                # a first-layer weight needs every role; an output weight has no later weights
-                assert ("weight (dz/da)" in key) == q["target"].startswith("W1")
-                assert "loss L itself" not in key
+    for q in questions(doc, "factors"):
+        key = q["options"][q["correct"]]
+        # a first-layer weight needs every role; an output weight has no later weights
+        assert ("weight (dz/da)" in key) == q["target"].startswith("W1")
+        assert "loss L itself" not in key
 
 
 def test_exercises_same_seed_same_bytes_other_seed_other_values(tmp_path):
@@ -259,15 +262,15 @@ def test_exercises_moodle_xml_has_the_structure_moodle_imports(generated):
     _, _, folder, doc = generated["tanh-softmax-ce"]
     root = etree.parse(str(folder / "exercises-moodle.xml")).getroot()
     assert root.tag == "quiz"
-    questions = root.findall("question")
-    assert questions[0].get("type") == "category"
-    assert questions[0].findtext("category/text").startswith("$course$/top/")
+    entries = root.findall("question")
+    assert entries[0].get("type") == "category"
+    assert entries[0].findtext("category/text").startswith("$course$/top/")
     by_type = {}
-    for q in questions[1:]:
+    for q in entries[1:]:
         by_type.setdefault(q.get("type"), []).append(q)
         assert q.findtext("name/text") and q.findtext("questiontext/text")
-    numeric = [q for v in doc["variants"] for q in v["questions"] if "answer" in q]
-    choice = [q for v in doc["variants"] for q in v["questions"] if "options" in q]
+    numeric = [q for q in questions(doc) if "answer" in q]
+    choice = [q for q in questions(doc) if "options" in q]
     assert len(by_type["numerical"]) == len(numeric)
     assert len(by_type["multichoice"]) == len(choice)
     assert len(by_type["cloze"]) == len(doc["variants"])
@@ -296,9 +299,8 @@ def test_exercises_qti_package_unpacks_to_one_item_per_question(generated):
     href = manifest.find(".//{*}resource").get("href")
     assert href == "assessment.xml"
     items = assessment.findall(".//q:item", ns)
-    assert len(items) == sum(len(v["questions"]) for v in doc["variants"])
-    questions = [q for v in doc["variants"] for q in v["questions"]]
-    for item, q in zip(items, questions):
+    assert len(items) == len(questions(doc))
+    for item, q in zip(items, questions(doc)):
         assert item.find(".//q:respcondition/q:setvar", ns).text == "100"
         fields = {f.findtext("q:fieldlabel", namespaces=ns): f.findtext("q:fieldentry", namespaces=ns)
                   for f in item.findall(".//q:qtimetadatafield", ns)}
@@ -382,9 +384,7 @@ def test_exercises_formula_key_after_softmax_is_the_textbook_p_minus_y(generated
     from derive.render.printing import to_text
 
     _, net, _, doc = generated["tanh-softmax-ce"]
-    for v in doc["variants"]:
-        for q in v["questions"]:
-            if q["kind"] == "formula":
-                key = q["options"][q["correct"]]
-                assert key == to_text(net.gradient(q["target"]).simplified)
-                assert re.search(r"\(a2\[\d\] - y\[\d\]\)", key), key
+    for q in questions(doc, "formula"):
+        key = q["options"][q["correct"]]
+        assert key == to_text(net.gradient(q["target"]).simplified)
+        assert re.search(r"\(a2\[\d\] - y\[\d\]\)", key), key

@@ -201,8 +201,12 @@ class Evaluator:
     def loss_and_gradients(self, values) -> tuple[float, dict[Param, float]]:
         """The loss and every dL/dp from one forward and backward pass."""
         trace, gW, gb = self.run(values)
-        return trace.loss, {p: float(gW[p.layer][p.j - 1, p.k - 1] if p.kind == "W"
-                                     else gb[p.layer][p.j - 1]) for p in self.model.params()}
+        return trace.loss, self.by_parameter(gW, gb)
+
+    def by_parameter(self, gW, gb) -> dict[Param, float]:
+        """`run`'s per-layer gradient arrays as {Param: dL/dp}."""
+        return {p: float(gW[p.layer][p.j - 1, p.k - 1] if p.kind == "W" else gb[p.layer][p.j - 1])
+                for p in self.model.params()}
 
 
 def _compose(expr: sympy.Expr, row) -> sympy.Expr:

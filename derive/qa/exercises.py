@@ -25,6 +25,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+import sympy
+
 from ..errors import SpecError
 from ..render.roles import ROLES
 from .distractors import formula_options
@@ -92,18 +94,24 @@ class Variant:
                 "questions": [q.to_json() for q in self.questions]}
 
 
-def parse_kinds(text: str | Sequence[str] | None) -> tuple[str, ...]:
-    """'forward,delta' -> ('forward', 'delta'), each checked against `KINDS`."""
+def comma_choices(text: str | Sequence[str] | None, choices: Sequence[str], flag: str,
+                  what: str, default: Sequence[str]) -> tuple[str, ...]:
+    """'a,b' -> ('a', 'b'), each checked against `choices`; None gives `default`."""
     if text is None:
-        return DEFAULT_KINDS
+        return tuple(default)
     items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
     if not items:
-        raise SpecError("--questions is empty; expected some of " + ", ".join(KINDS))
+        raise SpecError(f"{flag} is empty; expected some of " + ", ".join(choices))
     for item in items:
-        if item not in KINDS:
-            raise SpecError(f"--questions: unknown question kind {item!r}; expected one of "
-                            + ", ".join(KINDS))
+        if item not in choices:
+            raise SpecError(f"{flag}: unknown {what} {item!r}; expected "
+                            f"{'one' if what.endswith('kind') else 'some'} of " + ", ".join(choices))
     return tuple(dict.fromkeys(items))
+
+
+def parse_kinds(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """'forward,delta' -> ('forward', 'delta'), each checked against `KINDS`."""
+    return comma_choices(text, KINDS, "--questions", "question kind", DEFAULT_KINDS)
 
 
 def check_request(net: "Network", count: Any) -> None:
@@ -179,8 +187,7 @@ def _draw_point(net: "Network", rng: random.Random):
         raw = _raw_values(net, rng)
         trace, gW, gb = net.evaluator.run(net.values(raw))
         if all(abs(v) >= KINK_MARGIN for l in kinked for v in trace.z[l]):
-            grads = {p.name: float(gW[p.layer][p.j - 1, p.k - 1] if p.kind == "W"
-                                   else gb[p.layer][p.j - 1]) for p in net.params()}
+            grads = {p.name: v for p, v in net.evaluator.by_parameter(gW, gb).items()}
             return raw, trace, grads
     raise SpecError("exercises: no point away from the ReLU kinks was found in 1000 draws")
 
@@ -221,7 +228,7 @@ def _question(net, kind, qid, rng, point) -> Question:
         if kind == "gradient":
             return _numeric(qid, kind, name, f"Compute dL/d{name}.", grads[name])
         lr = raw["learning_rate"]
-        updated = parameter_value(raw, name) - lr * grads[name]
+        updated = parameter_value(net, raw, name) - lr * grads[name]
         return _numeric(qid, kind, name, f"Compute {name} after one gradient-descent step "
                         f"with learning rate {lr:g}.", updated)
     if kind == "factors":
@@ -236,12 +243,11 @@ def _question(net, kind, qid, rng, point) -> Question:
     return _formula(qid, rng, name, options[name])
 
 
-def parameter_value(raw: dict[str, Any], name: str) -> float:
+def parameter_value(net: "Network", raw: dict[str, Any], name: str) -> float:
     """The value of parameter `name` ("W1[2,1]", "b2[1]") in a raw values table."""
-    p = name.replace("]", "").split("[")
-    idx = [int(i) - 1 for i in p[1].split(",")]
-    row = raw[p[0]]
-    return float(row[idx[0]][idx[1]] if len(idx) == 2 else row[idx[0]])
+    p = net.param(name)
+    row = raw[f"{p.kind}{p.layer}"]
+    return float(row[p.j - 1][p.k - 1] if p.kind == "W" else row[p.j - 1])
 
 
 def _factors(net, qid: str, rng: random.Random, name: str) -> Question:
@@ -265,8 +271,6 @@ def _factors(net, qid: str, rng: random.Random, name: str) -> Question:
 
 def writable_parameters(net: "Network") -> list[str]:
     """Weights whose gradient `derive claim` can read back (no ReLU step functions)."""
-    import sympy
-
     return [p.name for p in net.params() if p.kind == "W" and not
             net.gradient(p).simplified.has(sympy.Piecewise, sympy.Heaviside)]
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..errors import SpecError
 from ..files import ensure_folder, write_bytes_atomic, write_text_atomic
-from .exercises import exercises
+from .exercises import comma_choices, exercises
 from .lms import moodle_xml, qti_zip
 from .sheets import to_json, write_sheets
 
@@ -25,15 +24,7 @@ DEFAULT_FORMATS = ("pdf", "md", "json")
 
 
 def parse_formats(text: str | Sequence[str] | None) -> tuple[str, ...]:
-    if text is None:
-        return DEFAULT_FORMATS
-    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
-    for item in items:
-        if item not in FORMATS:
-            raise SpecError(f"--format: unknown format {item!r}; expected some of " + ", ".join(FORMATS))
-    if not items:
-        raise SpecError("--format is empty; expected some of " + ", ".join(FORMATS))
-    return tuple(dict.fromkeys(items))
+    return comma_choices(text, FORMATS, "--format", "format", DEFAULT_FORMATS)
 
 
 def build(net: "Network", outdir: Path | str, count: int = 5, seed: int = 1, kinds=None,

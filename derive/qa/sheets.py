@@ -53,15 +53,7 @@ def given(net: "Network", raw: dict[str, Any], style: Style) -> list[str]:
 
 
 def _symbol(net: "Network", target: str, style: Style) -> str:
-    if target == "L":
-        return style.L
-    head, idx = target.rstrip("]").split("[")
-    if head.startswith("delta"):
-        return style.latex(net.model.delta(int(head[5:]), int(idx)))
-    if head[0] in "za":
-        l = int(head[1:])
-        return style.latex(net.model.z(l, int(idx)) if head[0] == "z" else net.model.a(l, int(idx)))
-    return style.latex(net.model.symbol(net.param(target)))
+    return style.L if target == "L" else style.latex(net.symbol(target))
 
 
 def prompt(net: "Network", q: Question, style: Style, lr: float) -> str:

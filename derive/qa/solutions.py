@@ -54,7 +54,7 @@ def solution(net: "Network", variant: "Variant", q: "Question", style: Style) ->
     if q.kind in ("gradient", "update", "factors", "formula"):
         lines = _chain(net, q.target, style, at)
         if q.kind == "update":
-            g, w = variant.work["gradients"][q.target], parameter_value(variant.values, q.target)
+            g, w = variant.work["gradients"][q.target], parameter_value(net, variant.values, q.target)
             sym = style.latex(net.model.symbol(net.param(q.target)))
             lines.append(rf"{sym} - \eta\,\frac{{\partial {style.L}}}{{\partial {sym}}} = {number(w)} - "
                          rf"{number(values.learning_rate)} \cdot {_paren(number(g))} = {number(q.answer)}")
@@ -62,14 +62,8 @@ def solution(net: "Network", variant: "Variant", q: "Question", style: Style) ->
     if q.kind == "loss":
         m = net.model
         return [rf"{style.L} = {style.latex(m.loss)} = {with_numbers(m.loss, at, style)} = {number(q.answer)}"]
-    kind, layer, j = _parse_neuron(q.target)
-    return _neuron(net, kind, layer, j, style, at, q.answer)
-
-
-def _parse_neuron(target: str) -> tuple[str, int, int]:
-    head, idx = target.rstrip("]").split("[")
-    kind = "delta" if head.startswith("delta") else head[0]
-    return kind, int(head[len(kind):]), int(idx)
+    s = net.symbol(q.target)
+    return _neuron(net, s.kind, s.layer, s.idx[0], style, at, q.answer)
 
 
 def _neuron(net, kind: str, l: int, j: int, style: Style, at, answer: float) -> list[str]:
