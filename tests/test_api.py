@@ -278,5 +278,6 @@ def test_api_batch_shaped_x_says_one_example_is_a_flat_vector():
     net = derive.Network([2, 2, 1])
     point = {"x": np.zeros((1, 2)), "y": [0.5], "W1": np.ones((2, 2)), "b1": [0, 0],
              "W2": [[1, 1]], "b2": [0]}
-    with pytest.raises(SpecError, match=r"^x must be a flat list of 2 numbers \(one example\), got 1x2$"):
+    with pytest.raises(SpecError, match=r"^x must be a flat list of 2 numbers \(one example\), got 1x2; a minibatch of m "
+                       r"examples needs batch = m in the spec$"):
         net.gradients(point)

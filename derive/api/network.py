@@ -63,8 +63,13 @@ class Network:
     """
 
     def __init__(self, layers, activation: Any = "sigmoid", loss: Any = "half_sse",
-                 bias: bool = True, title: str | None = None, values: Mapping | None = None):
-        self.spec = make_spec(layers, activation, loss, bias, title, values)
+                 bias: bool = True, title: str | None = None, values: Mapping | None = None,
+                 batch: int = 1, reduction: str = "mean", layout: str = "column",
+                 regularization: Mapping | None = None):
+        """`batch`, `reduction`, `layout`, `regularization` ({"l2": 0.01, "l1": 0,
+        "biases": False}) are the spec's training fields (spec/training.py)."""
+        self.spec = make_spec(layers, activation, loss, bias, title, values, batch, reduction,
+                              layout, regularization)
 
     @classmethod
     def from_spec(cls, spec: NetworkSpec) -> "Network":
@@ -148,13 +153,14 @@ class Network:
         return self._shaped(flat) if shaped else flat
 
     def _shaped(self, flat: dict[str, float]) -> dict[str, np.ndarray]:
-        n, out = self.spec.layers, {}
+        n, out, row = self.spec.layers, {}, self.spec.row_layout
         for l in range(1, self.spec.depth + 1):
-            out[f"W{l}"] = np.zeros((n[l], n[l - 1]))
+            out[f"W{l}"] = np.zeros((n[l - 1], n[l]) if row else (n[l], n[l - 1]))
             if self.spec.bias:
                 out[f"b{l}"] = np.zeros(n[l])
         for p in self.model.params():
-            out[f"{p.kind}{p.layer}"][(p.j - 1, p.k - 1) if p.kind == "W" else p.j - 1] = flat[p.name]
+            at = p.j - 1 if p.kind == "b" else (p.k - 1, p.j - 1) if row else (p.j - 1, p.k - 1)
+            out[f"{p.kind}{p.layer}"][at] = flat[p.name]
         return out
 
     def loss_and_gradients(self, values: Values | Mapping | None = None) -> tuple[float, dict[str, float]]:
@@ -251,6 +257,7 @@ class Network:
         return generate(self, target)
 
 
-def load(path, values_path=None) -> Network:
-    """A `Network` from a spec TOML file (and optionally a values file)."""
-    return Network.from_spec(load_spec(path, values_path))
+def load(path, values_path=None, **training) -> Network:
+    """A `Network` from a spec TOML file (and optionally a values file); `training`
+    overrides the file's batch, reduction, layout or regularization."""
+    return Network.from_spec(load_spec(path, values_path, **training))

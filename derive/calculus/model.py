@@ -14,7 +14,7 @@ model costs nothing until a stage asks for a symbol.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import sympy
@@ -57,26 +57,52 @@ class NetSymbol(sympy.Symbol):
 
     @property
     def idx(self) -> tuple[int, ...]:
+        """The indices in the column layout's order: W(l)_jk joins k in layer l-1 to j in l."""
+        return self._parts[2]
+
+    @property
+    def shown_idx(self) -> tuple[int, ...]:
+        """The indices in the order the user's layout writes them (what printers show)."""
         return self._parts[2]
 
 
-def param_name(kind: str, layer: int, j: int, k: int | None = None) -> str:
-    """The one way a parameter's name is written: W2[1,3], b1[2] (1-based, as users type it)."""
-    return f"W{layer}[{j},{k}]" if kind == "W" else f"b{layer}[{j}]"
+class RowWeight(NetSymbol):
+    """A weight of a row-layout network: named ``W<l>_<k>_<j>`` as the user writes
+    W<l>[k,j], while `idx` stays (j, k) like every other weight, so no stage but
+    the printers needs to know the layout."""
+
+    @classmethod
+    def make_row(cls, layer: int, j: int, k: int) -> "RowWeight":
+        return cls(f"W{layer}_{k}_{j}", real=True)
+
+    @property
+    def idx(self) -> tuple[int, ...]:
+        return self._parts[2][::-1]
+
+
+def param_name(kind: str, layer: int, j: int, k: int | None = None, row: bool = False) -> str:
+    """The one way a parameter's name is written: W2[1,3], b1[2] (1-based, as users type it);
+    in the row layout the weight joining k to j is W2[k,j]."""
+    if kind != "W":
+        return f"b{layer}[{j}]"
+    return f"W{layer}[{k},{j}]" if row else f"W{layer}[{j},{k}]"
 
 
 @dataclass(frozen=True, order=True)
 class Param:
-    """A trainable parameter: W(layer)[j, k] or b(layer)[j], 1-based."""
+    """A trainable parameter: W(layer)[j, k] or b(layer)[j], 1-based, j in layer l and
+    k in layer l-1 whatever the layout; `row` (not part of its identity) says the
+    name is written in the row layout, W(layer)[k, j]."""
 
     layer: int
     kind: str
     j: int
     k: int | None = None
+    row: bool = field(default=False, compare=False, repr=False)
 
     @property
     def name(self) -> str:
-        return param_name(self.kind, self.layer, self.j, self.k)
+        return param_name(self.kind, self.layer, self.j, self.k, self.row)
 
     def __repr__(self) -> str:
         return f"Param({self.name})"
@@ -106,7 +132,11 @@ class SymbolicModel:
         self.spec = spec
         self.n = spec.layers
         self.L = spec.depth
+        self.row = spec.row_layout
 
+    def weight(self, l: int, j: int, k: int) -> Param:
+        """The parameter W(l)_jk, named in the network's layout."""
+        return Param(l, "W", j, k, self.row)
     def __repr__(self) -> str:
         return f"SymbolicModel({self.spec.describe()})"
 
@@ -118,7 +148,8 @@ class SymbolicModel:
         return NetSymbol.make("y", None, j)
 
     def W(self, l: int, j: int, k: int) -> NetSymbol:
-        return NetSymbol.make("W", l, j, k)
+        """W(l)_jk, from neuron k of layer l-1 to neuron j of layer l (either layout)."""
+        return RowWeight.make_row(l, j, k) if self.row else NetSymbol.make("W", l, j, k)
 
     def b(self, l: int, j: int) -> NetSymbol:
         return NetSymbol.make("b", l, j)
@@ -138,11 +169,12 @@ class SymbolicModel:
 
     # -- parameters --------------------------------------------------------
     def params(self):
-        """Every parameter, layer by layer: W(l) row-major, then b(l)."""
+        """Every parameter, layer by layer: W(l) row-major as the layout writes it, then b(l)."""
         for l in range(1, self.L + 1):
-            for j in range(1, self.n[l] + 1):
-                for k in range(1, self.n[l - 1] + 1):
-                    yield Param(l, "W", j, k)
+            rows, cols = (self.n[l - 1], self.n[l]) if self.row else (self.n[l], self.n[l - 1])
+            for r in range(1, rows + 1):
+                for c in range(1, cols + 1):
+                    yield self.weight(l, c, r) if self.row else self.weight(l, r, c)
             if self.spec.bias:
                 for j in range(1, self.n[l] + 1):
                     yield Param(l, "b", j)
@@ -171,16 +203,22 @@ class SymbolicModel:
             k = "*"
         where = lambda g: f" (at position {m.start(g) + 1})"  # noqa: E731
         if (kind == "W") != (k is not None):
-            raise SpecError(f"{field} {name!r}: W takes two indices [j,k], b takes one [j]{where(1)}")
+            pair = "[k,j]" if self.row else "[j,k]"
+            raise SpecError(f"{field} {name!r}: W takes two indices {pair}, b takes one [j]{where(1)}")
         if not 1 <= l <= self.L:
             raise SpecError(f"{field} {name!r}: layer {l} is not in 1..{self.L}{where(2)}")
         if kind == "b" and not self.spec.bias:
             raise SpecError(f"{field} {name!r}: this network has no biases (bias = false){where(1)}")
-        rows = self._indices(name, field, j, self.n[l], f"row j={j}", f"layer {l}", where(3))
         if kind == "b":
-            return [Param(l, "b", r) for r in rows]
+            return [Param(l, "b", r) for r in
+                    self._indices(name, field, j, self.n[l], f"row j={j}", f"layer {l}", where(3))]
+        if self.row:  # W(l)[k,j]: row k of layer l-1, column j of layer l
+            rows = self._indices(name, field, j, self.n[l - 1], f"row k={j}", f"layer {l - 1}", where(3))
+            cols = self._indices(name, field, k, self.n[l], f"column j={k}", f"layer {l}", where(4))
+            return [self.weight(l, c, r) for r in rows for c in cols]
+        rows = self._indices(name, field, j, self.n[l], f"row j={j}", f"layer {l}", where(3))
         cols = self._indices(name, field, k, self.n[l - 1], f"column k={k}", f"layer {l - 1}", where(4))
-        return [Param(l, "W", r, c) for r in rows for c in cols]
+        return [self.weight(l, r, c) for r in rows for c in cols]
 
     @staticmethod
     def _indices(name, field, text, size, what, layer, where) -> range | list[int]:

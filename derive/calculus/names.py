@@ -49,12 +49,20 @@ def symbol_named(model: SymbolicModel, text: str) -> NetSymbol:
         size, what = n[l], f"neurons in layer {l}"
     if (kind == "W") != (k is not None):
         raise SpecError(f"symbol {text!r}: W takes two indices [j,k], {kind} takes one")
+    if kind == "W" and model.row:
+        size, what = n[l - 1], f"neurons in layer {l - 1}"
     if not 1 <= j <= size:
         raise SpecError(f"symbol {text!r}: index {j} is not in 1..{size} ({size} {what})")
     if kind == "W":
-        if not 1 <= int(k) <= n[l - 1]:
-            raise SpecError(f"symbol {text!r}: column {k} is not in 1..{n[l - 1]}")
-        return model.W(l, j, int(k))
+        return _weight(model, text, l, j, int(k))
     if kind in ("x", "y"):
         return getattr(model, kind)(j)
     return model.a(l, j) if kind == "a" else getattr(model, kind)(l, j)
+
+
+def _weight(model: SymbolicModel, text: str, l: int, first: int, second: int) -> NetSymbol:
+    """W<l>[j,k] (column layout) or W<l>[k,j] (row layout): the first index is checked."""
+    size = model.n[l] if model.row else model.n[l - 1]
+    if not 1 <= second <= size:
+        raise SpecError(f"symbol {text!r}: column {second} is not in 1..{size}")
+    return model.W(l, second, first) if model.row else model.W(l, first, second)

@@ -29,7 +29,7 @@ import sympy
 
 from ..errors import SpecError
 from ..calculus.model import Param
-from .numeric import as_arrays, compile_expr
+from .numeric import as_arrays, compile_expr, regularizer, regularizer_gradient
 from ..spec.registry import A, X, Y
 from ..calculus.simplify import Simplifier
 
@@ -42,6 +42,12 @@ class Trace:
     a: dict[int, np.ndarray]
     loss: float
     delta: dict[int, np.ndarray] | None = None
+    losses: np.ndarray | None = None
+
+    def example(self, n: int) -> "Trace":
+        """Example n's (0-based) rows of a minibatch trace, as a one-example trace."""
+        pick = lambda arrays: None if arrays is None else {l: v[n] for l, v in arrays.items()}  # noqa: E731
+        return Trace(pick(self.z), pick(self.a), float(self.losses[n]), pick(self.delta))
 
     def __repr__(self) -> str:
         return f"Trace(layers={len(self.z)}, loss={self.loss!r})"
@@ -176,23 +182,41 @@ class Evaluator:
         return trace
 
     def run(self, values) -> tuple[Trace, dict[int, np.ndarray], dict[int, np.ndarray]]:
-        """Forward, loss and backward at a `Values` point: (trace, dL/dW, dL/db)."""
+        """Forward, loss and backward at a `Values` point: (trace, dL/dW, dL/db).
+
+        A minibatch runs as one pass with an example per row: the trace holds each
+        example's z, a and delta (dloss_n/dz, the per-example delta), `trace.losses`
+        each example's loss, and the gradients are s sum_n delta_n a_n^T plus the
+        regulariser's l2 w + l1 sign(w) (training.py)."""
         x, y, W, b = as_arrays(values, self.n, self.spec.bias)
         trace = self.forward(x, W, b)
-        trace.loss = float(self.loss_at(trace, y))
+        trace.losses = self.loss_at(trace, y)
+        trace.loss = float(self.spec.training.scale * np.sum(trace.losses) + regularizer(self.spec, W, b))
         self.backward(trace, y, W)
-        problem = diagnose(self, trace, y)
+        problem = batch_diagnose(self, trace, y)
         if problem:
             raise SpecError(f"values: {problem}")
-        with np.errstate(all="ignore"):
-            gW = {l: np.outer(trace.delta[l], trace.a[l - 1]) for l in range(1, self.L + 1)}
+        gW, gb = self._batch_gradients(trace, W, b)
         for l, g in gW.items():
             if not np.all(np.isfinite(g)):
                 j, k = np.unravel_index(int(np.argmax(~np.isfinite(g))), g.shape)
                 raise SpecError(f"values: dL/dW{l}[{j + 1},{k + 1}] = delta{l}[{j + 1}] * "
                                 f"a{l - 1}[{k + 1}] is beyond float64 (overflow) at these values")
-        gb = {l: trace.delta[l] for l in range(1, self.L + 1)} if self.spec.bias else {}
         return trace, gW, gb
+
+    def _batch_gradients(self, trace: Trace, W, b):
+        """s sum_n delta(l)_n a(l-1)_n^T and s sum_n delta(l)_n, plus dR/dp (training.py)."""
+        s, spec = self.spec.training.scale, self.spec
+        with np.errstate(all="ignore"):
+            if trace.delta[self.L].ndim == 1:  # one example: an outer product
+                gW = {l: s * np.outer(trace.delta[l], trace.a[l - 1]) for l in range(1, self.L + 1)}
+                gb = {l: s * trace.delta[l] for l in range(1, self.L + 1)}
+            else:
+                gW = {l: s * (trace.delta[l].T @ trace.a[l - 1]) for l in range(1, self.L + 1)}
+                gb = {l: s * np.sum(trace.delta[l], axis=0) for l in range(1, self.L + 1)}
+            gW = {l: g + regularizer_gradient(spec, W[l], "W") for l, g in gW.items()}
+            gb = {l: g + regularizer_gradient(spec, b[l], "b") for l, g in gb.items()} if spec.bias else {}
+        return gW, gb
 
     def gradients(self, values) -> dict[Param, float]:
         """dL/dp for every parameter at `values`, keyed by `Param`."""
@@ -238,6 +262,17 @@ def _what(v: float, reason: str = "") -> str:
     if np.isnan(v):
         return "undefined (nan)"
     return "infinite" if reason else "beyond float64 (overflow)"
+
+
+def batch_diagnose(ev: Evaluator, trace: Trace, y) -> str | None:
+    """`diagnose`, example by example for a minibatch (naming the example)."""
+    if trace.z[1].ndim == 1:
+        return diagnose(ev, trace, y)
+    for n in range(trace.z[1].shape[0]):
+        problem = diagnose(ev, trace.example(n), y[n])
+        if problem:
+            return f"example {n + 1}: {problem}"
+    return None
 
 
 def diagnose(ev: Evaluator, trace: Trace, y) -> str | None:

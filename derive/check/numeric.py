@@ -141,8 +141,28 @@ def matmul_t(a: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def as_arrays(values, layers: Sequence[int], bias: bool):
-    """(x, y, W, b) of a `Values` as float arrays; W[l] is (n_l, n_{l-1})."""
+    """(x, y, W, b) of a `Values` as float arrays; W[l] is (n_l, n_{l-1}); a minibatch's
+    x and y are (m, n_0) and (m, n_L), one example per row."""
     W = {l: np.array(m, dtype=float).reshape(layers[l], layers[l - 1]) for l, m in values.W.items()}
     b = ({l: np.array(v, dtype=float) for l, v in values.b.items()} if bias
          else {l: np.zeros(layers[l]) for l in W})
-    return np.array(values.x, dtype=float), np.array(values.y, dtype=float), W, b
+    x, y = (values.xs, values.ys) if values.xs else (values.x, values.y)
+    return np.array(x, dtype=float), np.array(y, dtype=float), W, b
+
+
+def regularizer(spec, W: dict, b: dict):
+    """R(W) = (l2/2) sum w^2 + l1 sum |w| (biases too if asked), complex-step safe:
+    |w| is continued analytically as w sign(Re w), so Im R(w + ih)/h = l1 sign(w)."""
+    reg = spec.regularization
+    if not reg.active:
+        return 0.0
+    arrays = list(W.values()) + (list(b.values()) if reg.biases and spec.bias else [])
+    return sum(reg.l2 / 2 * np.sum(w * w) + reg.l1 * np.sum(w * np.sign(np.real(w))) for w in arrays)
+
+
+def regularizer_gradient(spec, w: np.ndarray, kind: str) -> np.ndarray | float:
+    """dR/dw = l2 w + l1 sign(w) (sign(0) = 0, the subgradient numpy and torch take)."""
+    reg = spec.regularization
+    if not reg.covers(kind) or (kind == "b" and not spec.bias):
+        return 0.0
+    return reg.l2 * w + reg.l1 * np.sign(w)

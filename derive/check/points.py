@@ -60,11 +60,15 @@ _RANGES = {"x": (0.1, 2.0), "W": (0.1, 1.7), "b": (0.05, 0.5), "y": (0.1, 1.0)}
 DELTA_DIGITS, DELTA_STEP = 2 * DIGITS, 27
 
 
-def as_table(values: Values) -> dict:
-    """A point as a values table (what a values TOML file would hold)."""
-    table = {"x": list(values.x), "y": list(values.y)}
+def as_table(values: Values, row: bool = False) -> dict:
+    """A point as a values table (what a values TOML file would hold): a minibatch's x and
+    y as rows, W<l> as the layout writes it (`row`: n_(l-1) x n_l)."""
+    if values.xs:
+        table = {"x": [list(v) for v in values.xs], "y": [list(v) for v in values.ys]}
+    else:
+        table = {"x": list(values.x), "y": list(values.y)}
     for l in values.W:
-        table[f"W{l}"] = [list(r) for r in values.W[l]]
+        table[f"W{l}"] = [list(r) for r in (zip(*values.W[l]) if row else values.W[l])]
         if values.b:
             table[f"b{l}"] = list(values.b[l])
     return table
@@ -111,8 +115,13 @@ class Sampler:
         n, L = self.n, self.L
         W = {l: self._uniform("W", n[l], n[l - 1], scale=1 / np.sqrt(n[l - 1])) for l in range(1, L + 1)}
         b = {l: tuple(self._uniform("b", n[l]).tolist()) for l in W} if self.spec.bias else {}
-        return Values(tuple(self._uniform("x", n[0]).tolist()), tuple(self._targets().tolist()),
-                      {l: tuple(map(tuple, w.tolist())) for l, w in W.items()}, b)
+        weights = {l: tuple(map(tuple, w.tolist())) for l, w in W.items()}
+        examples = [(tuple(self._uniform("x", n[0]).tolist()), tuple(self._targets().tolist()))
+                    for _ in range(self.spec.batch)]
+        x, y = examples[0]
+        if self.spec.batch == 1:
+            return Values(x, y, weights, b)
+        return Values(x, y, weights, b, None, tuple(e[0] for e in examples), tuple(e[1] for e in examples))
 
     def near_kink(self, values: Values) -> bool:
         """Whether a pre-activation of a kinked layer is within KINK_MARGIN of 0."""

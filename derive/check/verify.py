@@ -22,7 +22,7 @@ import numpy as np
 
 from .compare import CheckReport, Reference, Tolerance
 from .evaluate import Evaluator
-from .numeric import as_arrays, matmul_t
+from .numeric import as_arrays, matmul_t, regularizer
 from .points import DEFAULT_POINTS, SEED, Sampler
 from ..spec.network import Values
 
@@ -43,16 +43,31 @@ def reference_gradients(ev: Evaluator, x, y, W, b):
     numbers per array, so a 5,000-wide layer needs megabytes, not gigabytes.
     """
     trace = ev.forward(x, W, b)
-    chunk = max(1, CHUNK_VALUES // max(ev.n))
+    examples = x.shape[0] if x.ndim == 2 else 1
+    chunk = max(1, CHUNK_VALUES // (max(ev.n) * examples))
     gW, gb = {}, {}
     for l in range(1, ev.L + 1):
         n_out, n_in = W[l].shape
         total = n_out * n_in + (n_out if ev.spec.bias else 0)
         g = np.concatenate([_complex_step(ev, trace, y, W, b, l, np.arange(s, min(s + chunk, total)))
                             for s in range(0, total, chunk)])
-        gW[l] = g[: n_out * n_in].reshape(n_out, n_in)
-        gb[l] = g[n_out * n_in:]
+        gW[l] = g[: n_out * n_in].reshape(n_out, n_in) + _regularizer_step(ev.spec, W[l], "W")
+        gb[l] = g[n_out * n_in:] + (_regularizer_step(ev.spec, b[l], "b") if ev.spec.bias else 0)
     return gW, gb
+
+
+def _regularizer_step(spec, w: np.ndarray, kind: str):
+    """Complex-step dR/dw of each weight from R's own definition (numeric.regularizer),
+    one weight at a time: R is a sum, so its other terms carry no imaginary part."""
+    if not spec.regularization.covers(kind):
+        return 0.0
+    out = np.empty(w.shape)
+    for i in np.ndindex(w.shape):
+        bumped = w.astype(complex)
+        bumped[i] += 1j * STEP
+        out[i] = np.imag(regularizer(spec, {1: bumped}, {}) if kind == "W" else
+                         regularizer(spec, {}, {1: bumped})) / STEP
+    return out
 
 
 def _complex_step(ev: Evaluator, trace, y, W, b, l: int, rows: np.ndarray) -> np.ndarray:
@@ -61,15 +76,18 @@ def _complex_step(ev: Evaluator, trace, y, W, b, l: int, rows: np.ndarray) -> np
     n_out, n_in = W[l].shape
     weight = rows < n_out * n_in
     at = np.arange(len(rows))
-    pert = np.zeros((len(rows), n_out), dtype=complex)
-    pert[at[weight], rows[weight] // n_in] = 1j * STEP * trace.a[l - 1][rows[weight] % n_in]
-    pert[at[~weight], rows[~weight] - n_out * n_in] = 1j * STEP
+    below = trace.a[l - 1]  # (n_in,), or (m, n_in) for a minibatch: then pert is (rows, m, n_out)
+    pert = np.zeros((len(rows),) + below.shape[:-1] + (n_out,), dtype=complex)
+    pert[at[weight], ..., rows[weight] // n_in] = 1j * STEP * np.moveaxis(
+        below[..., rows[weight] % n_in], -1, 0)
+    pert[at[~weight], ..., rows[~weight] - n_out * n_in] = 1j * STEP
     z = trace.z[l] + pert  # complex from here on; W and b stay real
     a = ev.activation_functions[l](z)
     for m in range(l + 1, ev.L + 1):
         z = matmul_t(a, W[m]) + b[m]
         a = ev.activation_functions[m](z)
-    return np.imag(ev.loss_at(_BatchTrace(z, a, ev.L), y)) / STEP
+    losses = np.imag(ev.loss_at(_BatchTrace(z, a, ev.L), y)) / STEP
+    return ev.spec.training.scale * (losses if below.ndim == 1 else np.sum(losses, axis=-1))
 
 
 class _BatchTrace:

@@ -25,8 +25,9 @@ def load_network(args):
     shorthand = any([args.layers, args.activation, args.loss, args.no_bias])
     if args.spec and shorthand:
         raise SpecError("give a spec file or --layers/--activation/--loss, not both")
+    training = _training_flags(args)
     if args.spec:
-        return load(args.spec, values_path)
+        return load(args.spec, values_path, **training)
     if not args.layers:
         raise SpecError("no network: give a spec file or --layers, e.g. --layers 2,3,1")
     sizes = []
@@ -42,7 +43,34 @@ def load_network(args):
 
         raw_values = load_values_table(values_path)
     return Network(sizes, acts[0] if len(acts) == 1 else acts, args.loss or "half_sse",
-                   bias=not args.no_bias, values=raw_values)
+                   bias=not args.no_bias, values=raw_values, **training)
+
+
+def _training_flags(args) -> dict:
+    """--batch, --reduction, --layout, --l2, --l1, --regularize-biases as spec fields
+    (only those given; numbers checked as the spec's own fields are)."""
+    out = {}
+    if getattr(args, "batch", None) is not None:
+        text = args.batch.strip()
+        if not text.isdigit():
+            raise SpecError(f"--batch must be a positive integer, got {args.batch!r}")
+        out["batch"] = int(text)
+    for flag in ("reduction", "layout"):
+        if getattr(args, flag, None) is not None:
+            out[flag] = getattr(args, flag)
+    reg = {}
+    for flag in ("l2", "l1"):
+        text = getattr(args, flag, None)
+        if text is not None:
+            try:
+                reg[flag] = float(text)
+            except ValueError:
+                raise SpecError(f"--{flag} must be a number >= 0, got {text!r}") from None
+    if getattr(args, "regularize_biases", False):
+        reg["biases"] = True
+    if reg:
+        out["regularization"] = reg
+    return out
 
 
 def cmd_grad(args) -> int:

@@ -49,6 +49,14 @@ def _spec_arguments(p: argparse.ArgumentParser, values: bool = True) -> None:
     p.add_argument("--activation", help="shorthand: one name, or one per layer: tanh,sigmoid")
     p.add_argument("--loss", help="shorthand: loss name (default half_sse)")
     p.add_argument("--no-bias", action="store_true", help="shorthand: neurons without biases")
+    t = p.add_argument_group("minibatch, layout and regulariser (also override a spec file's)")
+    t.add_argument("--batch", metavar="M", help="examples in the minibatch (default 1)")
+    t.add_argument("--reduction", choices=("mean", "sum"), help="mean (default) or sum of the losses")
+    t.add_argument("--layout", choices=("column", "row"),
+                   help="column: z = W a + b (default); row: Z = X W + b, W<l>[k,j]")
+    t.add_argument("--l2", metavar="LAMBDA", help="adds (l2/2) sum w^2: gradient l2 w")
+    t.add_argument("--l1", metavar="LAMBDA", help="adds l1 sum |w|: gradient l1 sign(w)")
+    t.add_argument("--regularize-biases", action="store_true", help="regularise the biases too")
     if values:
         p.add_argument("--values", metavar="FILE", help="values TOML (overrides the spec's [values])")
     _limit_arguments(p)

@@ -193,7 +193,7 @@ class _Points:
                 more = [e for _, e in itertools.islice(stream, diagnosis.POINTS - 1)]
                 for e in more:
                     self.prepare(e)
-                example = {"point": as_table(point), "claimed": _float(c), "true": float(t)}
+                example = {"point": as_table(point, net.spec.row_layout), "claimed": _float(c), "true": float(t)}
                 return example, diagnosis.diagnose(net, self.p, self.claim, more, env, self.text)
         return None
 

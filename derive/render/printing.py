@@ -33,7 +33,7 @@ from sympy.printing.str import StrPrinter
 
 from sympy.printing.precedence import PRECEDENCE
 
-from ..calculus.model import NetSymbol
+from ..calculus.model import NetSymbol, RowWeight
 from ..calculus.paths import LOSS
 from ..calculus.simplify import natural_order, textbook_factors
 
@@ -92,7 +92,7 @@ class DerivePrinter(_TextbookShape, LatexPrinter):
         return sep.join(str(i) for i in idx)
 
     def _print_NetSymbol(self, s: NetSymbol) -> str:
-        kind, layer, idx = s.kind, s.layer, s.idx
+        kind, layer, idx = s.kind, s.layer, s.shown_idx
         if kind == "W":
             idx = idx if self._settings["notation"] == "nielsen" else idx[::-1]
             letter = self._settings["weight_letter"]
@@ -193,7 +193,10 @@ def loss_symbol(**settings) -> str:
 
 def partial_latex(p, **settings) -> str:
     r"""\frac{\partial L}{\partial W^{(l)}_{jk}} for a `Param`."""
-    sym = (NetSymbol.make("W", p.layer, p.j, p.k) if p.kind == "W" else NetSymbol.make("b", p.layer, p.j))
+    if p.kind == "W":
+        sym = RowWeight.make_row(p.layer, p.j, p.k) if p.row else NetSymbol.make("W", p.layer, p.j, p.k)
+    else:
+        sym = NetSymbol.make("b", p.layer, p.j)
     return rf"\frac{{\partial {loss_symbol(**settings)}}}{{\partial {to_latex(sym, **settings)}}}"
 
 
@@ -206,7 +209,7 @@ class TextPrinter(_TextbookShape, StrPrinter):
 
     def _print_NetSymbol(self, s: NetSymbol) -> str:
         layer = "" if s.layer is None else str(s.layer)
-        return f"{s.kind}{layer}[{','.join(map(str, s.idx))}]"
+        return f"{s.kind}{layer}[{','.join(map(str, s.shown_idx))}]"
 
     def _lead(self, coeff: sympy.Rational, body: str) -> str:
         sign, c = ("-" if coeff < 0 else ""), abs(coeff)

@@ -17,12 +17,16 @@ from ..files import read_toml
 from .sizes import SENSIBLE_PARAMETERS, how_to_raise, limit, max_file_bytes
 from .network import (SPEC_KEYS, NetworkSpec, activations_of, check_title, layer_sizes, loss_row,
                       parameter_count, spec_key_hint)
+from .training import training_of
 from .values import with_values
 from .words import check_keys, show
 
 def make_spec(layers: Any, activation: Any = "sigmoid", loss: Any = "half_sse",
-              bias: Any = True, title: Any = None, values: Any = None) -> NetworkSpec:
-    """Validate every field and build a `NetworkSpec` (values optional)."""
+              bias: Any = True, title: Any = None, values: Any = None, batch: Any = 1,
+              reduction: Any = "mean", layout: Any = "column",
+              regularization: Any = None) -> NetworkSpec:
+    """Validate every field and build a `NetworkSpec` (values optional; the training
+    fields, batch to regularization, as training.py describes)."""
     sizes = layer_sizes(layers)
     if not isinstance(bias, bool):
         raise SpecError(f"bias must be true or false, got {show(bias)}")
@@ -36,7 +40,9 @@ def make_spec(layers: Any, activation: Any = "sigmoid", loss: Any = "half_sse",
                             f"limit {max_params:,}")
         raise SpecError(f"layers {show(list(sizes))} give {count:,} parameters, above the limit "
                         f"{max_params:,}; " + how_to_raise("MAX_PARAMETERS", count))
-    spec = NetworkSpec(sizes, activations_of(activation, len(sizes) - 1), loss_row(loss), bias, title)
+    training = training_of(batch, reduction, layout, regularization)
+    spec = NetworkSpec(sizes, activations_of(activation, len(sizes) - 1), loss_row(loss), bias, title,
+                       training=training)
     if values is not None:
         if not isinstance(values, Mapping):
             raise SpecError(f"values must be a table, got {show(values)}")
@@ -50,10 +56,17 @@ def _read_toml(path: Any, what: str) -> dict[str, Any]:
     return read_toml(path, what, max_file_bytes(), "it rises with --max-params")
 
 
-def load_spec(path: Path | str, values_path: Path | str | None = None) -> NetworkSpec:
-    """Read a spec TOML file (and optionally a values file overriding [values])."""
+def load_spec(path: Path | str, values_path: Path | str | None = None, **training) -> NetworkSpec:
+    """Read a spec TOML file (and optionally a values file overriding [values]); `training`
+    (batch, reduction, layout, regularization: the CLI's flags) overrides the file's fields,
+    a regularization table key by key."""
     table = _read_toml(path, "spec")
     check_keys(table, SPEC_KEYS, "spec", spec_key_hint)
+    reg = training.pop("regularization", None)
+    table = {**table, **training}
+    if reg:
+        base = table.get("regularization")
+        table["regularization"] = {**(base if isinstance(base, Mapping) else {}), **reg}
     if "layers" not in table:
         raise SpecError(f"spec file {show(str(path))} has no 'layers' (e.g. layers = [2, 3, 1])")
     spec = make_spec(**{k: table[k] for k in SPEC_KEYS if k in table and k != "values"})

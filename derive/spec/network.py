@@ -16,10 +16,12 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import SpecError
 from .sizes import how_to_raise, limit
+from .training import Training
 from .registry import ACTIVATIONS, LOSSES, Activation, Loss, custom_activation, custom_loss
 from .words import count, show, suggest
 
-SPEC_KEYS = ("title", "layers", "activation", "loss", "bias", "values")
+SPEC_KEYS = ("title", "layers", "activation", "loss", "bias", "batch", "reduction", "layout",
+             "regularization", "values")
 VALUE_KEYS_FIXED = ("x", "y", "learning_rate")
 VALUE_KEY = re.compile(r"^[Wb]\d+$")
 MAX_TITLE = 200
@@ -31,18 +33,39 @@ _HYPHENATED = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(-[A-Za-z_][A-Za-z_0-9]*)+$")
 @dataclass(frozen=True)
 class Values:
     """A numeric point: input x, target y, weights W[l] (rows j, columns k,
-    0-based lists), biases b[l] (empty when the spec has no bias), and an
-    optional learning rate.  Layers are keyed 1..L as in the documents."""
+    0-based lists: the column layout, whatever layout the user wrote), biases
+    b[l] (empty when the spec has no bias), and an optional learning rate.
+    Layers are keyed 1..L as in the documents.
+
+    A minibatch keeps every example in `xs`, `ys` (m of each); `x`, `y` are
+    then its first example, so a per-example reading (a worked example, a
+    claim's environment) has one to read.  One example: `xs`, `ys` are empty."""
 
     x: tuple[float, ...]
     y: tuple[float, ...]
     W: Mapping[int, tuple[tuple[float, ...], ...]]
     b: Mapping[int, tuple[float, ...]]
     learning_rate: float | None = None
+    xs: tuple[tuple[float, ...], ...] = ()
+    ys: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def examples(self) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+        """Every (x, y) of the point: one, or the minibatch's m."""
+        return list(zip(self.xs, self.ys)) if self.xs else [(self.x, self.y)]
+
+    @property
+    def batch(self) -> int:
+        return len(self.xs) or 1
+
+    def example(self, n: int) -> "Values":
+        """The point with example n (0-based) alone: one example's x and y, the same weights."""
+        x, y = self.examples[n]
+        return Values(x, y, self.W, self.b, self.learning_rate)
 
     def __repr__(self) -> str:
-        return (f"Values(x={list(self.x)}, y={list(self.y)}, layers={len(self.W)}, "
-                f"learning_rate={self.learning_rate})")
+        shown = f"x={list(self.x)}, y={list(self.y)}" if not self.xs else f"batch={len(self.xs)}"
+        return f"Values({shown}, layers={len(self.W)}, learning_rate={self.learning_rate})"
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,20 @@ class NetworkSpec:
     bias: bool = True
     title: str | None = None
     values: Values | None = field(default=None, compare=False)
+    training: Training = field(default_factory=Training)
+
+    @property
+    def batch(self) -> int:
+        return self.training.batch
+
+    @property
+    def row_layout(self) -> bool:
+        """Weights written W<l>[k,j], n_(l-1) x n_l, Z = X W + b (training.py)."""
+        return self.training.row
+
+    @property
+    def regularization(self):
+        return self.training.regularization
 
     @property
     def depth(self) -> int:
@@ -86,7 +123,9 @@ class NetworkSpec:
 
     def describe(self) -> str:
         acts = ", ".join(a.name for a in self.activations)
-        return f"{'-'.join(map(str, self.layers))} network ({acts}; loss {self.loss.name})"
+        extra = self.training.describe()
+        return (f"{'-'.join(map(str, self.layers))} network ({acts}; loss {self.loss.name}"
+                f"{'; ' + extra if extra else ''})")
 
     def __repr__(self) -> str:
         return f"NetworkSpec({self.describe()}, bias={self.bias})"
@@ -101,6 +140,10 @@ def parameter_count(layers: Sequence[int], bias: bool = True) -> int:
 def spec_key_hint(key: str) -> str | None:
     if key in VALUE_KEYS_FIXED or VALUE_KEY.match(key):
         return f"numbers go in a [values] table: put [values] above {key} = ..."
+    if key in ("l2", "l1", "weight_decay"):
+        return "the regulariser goes in a table: [regularization] then l2 = ..."
+    if key in ("batch_size", "minibatch"):
+        return "the minibatch size is batch = m"
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import replace
 from typing import Any, Mapping
 
 from ..errors import SpecError
@@ -18,8 +19,7 @@ from .words import check_keys, count, show
 
 def with_values(spec: NetworkSpec, raw: Mapping[str, Any]) -> NetworkSpec:
     """The spec with its values replaced by `raw` (validated)."""
-    return NetworkSpec(spec.layers, spec.activations, spec.loss, spec.bias, spec.title,
-                       make_values(spec, raw))
+    return replace(spec, values=make_values(spec, raw))
 
 
 def _plain(v: Any) -> Any:
@@ -53,7 +53,7 @@ def _vector(raw: Any, n: int, name: str) -> tuple[float, ...]:
         raise SpecError(f"{name} must be a list of {count(n, 'number')}, got {show(raw)}")
     if raw and all(isinstance(r, (list, tuple)) for r in raw):  # a batch, or a column
         raise SpecError(f"{name} must be a flat list of {count(n, 'number')} (one example), "
-                        f"got {_shape(raw)}")
+                        f"got {_shape(raw)}; a minibatch of m examples needs batch = m in the spec")
     if len(raw) != n:
         raise SpecError(f"{name} must have {count(n, 'entry', 'entries')}, got {len(raw)}")
     return tuple(_number(v, f"{name}[{i + 1}]") for i, v in enumerate(raw))
@@ -76,30 +76,33 @@ def _shape(raw: Any) -> str:
     return f"{len(raw)} rows of {', '.join(map(str, cols[:-1]))} and {cols[-1]} entries"
 
 
-def _matrix(raw: Any, rows: int, cols: int, name: str) -> tuple[tuple[float, ...], ...]:
+def _matrix(raw: Any, rows: int, cols: int, name: str,
+            row_means: str = "per neuron of layer l") -> tuple[tuple[float, ...], ...]:
     raw = _plain(raw)
     shape_ok = (isinstance(raw, (list, tuple)) and len(raw) == rows
                 and all(isinstance(r, (list, tuple)) and len(r) == cols for r in raw))
     if not shape_ok:
         got = _shape(raw)
-        # W(l) is (neurons of l) x (neurons of l-1): the other way round is the usual slip
-        flipped = (" (transposed? W(l) has one row per neuron of layer l)"
+        # W(l) is (neurons of l) x (neurons of l-1) in the column layout: the other way
+        # round is the usual slip (or a row-layout matrix in a column-layout spec)
+        flipped = (f" (transposed? W(l) has one row {row_means})"
                    if rows != cols and got == f"{cols}x{rows}" else "")
         raise SpecError(f"{name} must be {rows}x{cols}, got {got}{flipped}")
     return tuple(tuple(_number(v, f"{name}[{j + 1},{k + 1}]") for k, v in enumerate(r))
                  for j, r in enumerate(raw))
 
 
-def _check_targets(spec: NetworkSpec, y: tuple[float, ...]) -> None:
+def _check_targets(spec: NetworkSpec, y: tuple[float, ...], name: str = "y") -> None:
     if not spec.loss.probabilistic:
         return
     for j, v in enumerate(y, start=1):
         if not 0 <= v <= 1:
-            raise SpecError(f"y[{j}] must lie in [0, 1] for loss {spec.loss.name!r}, got {v!r}")
+            entry = f"{name}[{j}]" if name == "y" else f"{name} entry {j}"
+            raise SpecError(f"{entry} must lie in [0, 1] for loss {spec.loss.name!r}, got {v!r}")
     if spec.softmax_cross_entropy:
         total = math.fsum(y)
         if abs(total - 1) > 1e-9:
-            raise SpecError(f"y must sum to 1 for cross_entropy after softmax, got sum {total!r}")
+            raise SpecError(f"{name} must sum to 1 for cross_entropy after softmax, got sum {total!r}")
 
 
 def _values_key_hint(spec: NetworkSpec):
@@ -133,14 +136,44 @@ def make_values(spec: NetworkSpec, raw: Mapping[str, Any]) -> Values:
     if missing:
         raise SpecError(f"values: missing {', '.join(missing[:5])}"
                         + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
-    x = _vector(raw["x"], n[0], "x")
-    y = _vector(raw["y"], n[-1], "y")
-    W = {l: _matrix(raw[f"W{l}"], n[l], n[l - 1], f"W{l}") for l in range(1, L + 1)}
+    xs, ys = _examples(spec, raw["x"], raw["y"])
+    x, y = xs[0], ys[0]
+    W = {l: _weights(spec, raw[f"W{l}"], l) for l in range(1, L + 1)}
     b = {l: _vector(raw[f"b{l}"], n[l], f"b{l}") for l in range(1, L + 1)} if spec.bias else {}
     lr = raw.get("learning_rate")
     if lr is not None:
         lr = _number(lr, "learning_rate")
         if lr <= 0:
             raise SpecError(f"learning_rate must be positive, got {lr!r}")
-    _check_targets(spec, y)
-    return Values(x, y, W, b, lr)
+    for n_, target in enumerate(ys):
+        _check_targets(spec, target, f"y[{n_ + 1}]" if spec.batch > 1 else "y")
+    if spec.batch == 1:
+        return Values(x, y, W, b, lr)
+    return Values(x, y, W, b, lr, xs, ys)
+
+
+def _weights(spec: NetworkSpec, raw: Any, l: int) -> tuple[tuple[float, ...], ...]:
+    """W<l> as the column form keeps it (n_l x n_(l-1)); a row-layout spec writes it
+    n_(l-1) x n_l (W<l>[k,j]), read as written and transposed here, once."""
+    n = spec.layers
+    if not spec.row_layout:
+        return _matrix(raw, n[l], n[l - 1], f"W{l}")
+    rows = _matrix(raw, n[l - 1], n[l], f"W{l}", "per neuron of layer l-1 in the row layout")
+    return tuple(zip(*rows))
+
+
+def _examples(spec: NetworkSpec, raw_x: Any, raw_y: Any):
+    """x and y: one flat list each (batch 1), or m rows of them (batch m)."""
+    n, m = spec.layers, spec.batch
+    if m == 1:
+        return [_vector(raw_x, n[0], "x")], [_vector(raw_y, n[-1], "y")]
+    out = []
+    for name, raw, size in (("x", raw_x, n[0]), ("y", raw_y, n[-1])):
+        raw = _plain(raw)
+        if not (isinstance(raw, (list, tuple)) and raw and all(isinstance(r, (list, tuple)) for r in raw)):
+            raise SpecError(f"{name} must be {m} rows of {count(size, 'number')} (batch = {m}: "
+                            f"one row per example), got {_shape(raw)}")
+        if len(raw) != m:
+            raise SpecError(f"{name} has {count(len(raw), 'row')} but batch = {m}: give one row per example")
+        out.append([_vector(r, size, f"{name}[{i + 1}]") for i, r in enumerate(raw)])
+    return tuple(out[0]), tuple(out[1])
