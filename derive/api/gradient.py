@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import sympy
 
+from ..calculus.batch import regularizer_gradient
 from ..calculus.model import Param
 from ..render.printing import partial_latex, to_latex
 
@@ -109,7 +110,31 @@ class Gradient:
 
     @property
     def latex(self) -> Rendered:
+        """The simplified per-example form in LaTeX (the whole gradient for one example
+        without a regulariser; see `whole` otherwise)."""
         return Rendered(to_latex(self.simplified))
+
+    @property
+    def regularizer(self) -> sympy.Expr:
+        """The regulariser's own term dR/dp: lambda_2 p + lambda_1 sign(p), or 0."""
+        return regularizer_gradient(self.network.model, self.param)
+
+    def whole(self, **settings) -> Rendered:
+        r"""dL/dp of the whole loss in LaTeX: the per-example form summed over the minibatch
+        and scaled, plus the regulariser's term (`latex` when there is neither).
+
+        >>> from derive import Network
+        >>> net = Network([1, 1], "identity", "half_sse", batch=2, regularization={"l2": 0.1})
+        >>> print(net.gradient("W1[1,1]").whole())
+        \frac{1}{m} \sum_{n=1}^{m} \left(x_{1} \left(a^{(1)}_{1} - y_{1}\right)\right)_{[n]} + \lambda_{2} W^{(1)}_{11}
+        """
+        from ..render.batchform import batch_latex, regularizer_term
+
+        per_example = to_latex(self.simplified, **settings)
+        if self.network.spec.training.single:
+            return Rendered(per_example)
+        reg = regularizer_term(self.network, self.param, "latex")
+        return Rendered(batch_latex(self.network.model, per_example, reg))
 
     @property
     def expression(self) -> str:
@@ -137,7 +162,7 @@ class Gradient:
         >>> Network([1, 1], "identity", "half_sse").gradient("b1[1]").equation()
         '\\frac{\\partial L}{\\partial b^{(1)}_{1}} = a^{(1)}_{1} - y_{1}'
         """
-        return f"{partial_latex(self.param, **settings)} = {to_latex(self.simplified, **settings)}"
+        return f"{partial_latex(self.param, **settings)} = {self.whole(**settings)}"
 
     def _repr_latex_(self) -> str:
         return f"$$ {self.equation()} $$"

@@ -122,6 +122,12 @@ def check_request(net: "Network", count: Any) -> None:
     if n > MAX_HAND_PARAMETERS:
         raise SpecError(f"the network has {n} parameters; exercises are for hand computation "
                         f"and take at most {MAX_HAND_PARAMETERS}")
+    if not net.spec.training.single or net.spec.row_layout:
+        # the questions and keys are per example in the column layout (one x, z = W a + b);
+        # a minibatch or regulariser would change every answer they print
+        raise SpecError(f"exercises are per example, column layout, without a regulariser; this "
+                        f"spec has {net.spec.training.describe()} (drop batch, layout and "
+                        f"[regularization] for the sheet)")
 
 
 def exercises(net: "Network", count: int = 5, seed: int = 1,

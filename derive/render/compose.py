@@ -31,6 +31,7 @@ from typing import Callable, TYPE_CHECKING
 import sympy
 
 from ..calculus.model import Param
+from .batchform import batch_latex, batch_text, regularizer_term
 from .printing import to_latex, to_text
 
 if TYPE_CHECKING:
@@ -59,6 +60,18 @@ class Composer:
     def forms(self, p: Param, kinds=("latex", "expression", "text")) -> tuple[str, ...]:
         """The asked-for printed forms of dL/dp, in the order of `kinds`."""
         return tuple(self.form(p, kind) for kind in kinds)
+
+    def whole(self, p: Param, kind: str) -> str:
+        """dL/dp of the network's whole loss in form `kind`: the per-example form (`form`),
+        summed over a minibatch and scaled, plus the regulariser's term (calculus/batch.py).
+        The same string as `form` for one example without a regulariser."""
+        per_example, spec = self.form(p, kind), self.net.spec
+        if spec.training.single:
+            return per_example
+        reg = regularizer_term(self.net, p, kind)
+        if kind == "latex":
+            return batch_latex(self.net.model, per_example, reg)
+        return batch_text(self.net.model, per_example, reg)
 
     def delta(self, layer: int, j: int, kind: str = "text") -> str:
         """delta(l)_j printed in form `kind` (once per neuron; dL/db(l)_j, bias or not)."""
@@ -118,3 +131,4 @@ class Composer:
             return False  # deltas stay symbolic: the written-out form is too large
         p = Param(layer, kind, j, 1 if kind == "W" else None)
         return self.net.gradient(p).explicit is not None
+

@@ -46,14 +46,29 @@ def _numbers(net: Network, values, values_only: bool):
 def grad_json_chunks(net: Network, values=None, values_only: bool = False) -> Iterator[str]:
     """The `derive grad --json` object, as text chunks in order."""
     loss, grads = _numbers(net, values, values_only)
-    yield '{"loss": ' + json.dumps(_num(loss)) + ', "gradients": {'
+    training = training_json(net.spec)
+    yield ('{"loss": ' + json.dumps(_num(loss)) + (', "training": ' + json.dumps(training) if training else "")
+           + ', "gradients": {')
     composer = Composer(net)
     for i, p in enumerate(net.params()):
         entry = {"value": _num(grads.get(p.name))}
         if not values_only:
-            entry["latex"], entry["expression"] = composer.forms(p, ("latex", "expression"))
+            entry["latex"], entry["expression"] = (composer.whole(p, "latex"), composer.whole(p, "expression"))
+            if training:  # the per-example form inside the batch sum, for readers that want it
+                entry["per_example"] = dict(zip(("latex", "expression"), composer.forms(p, ("latex", "expression"))))
         yield ("" if i == 0 else ", ") + json.dumps(p.name) + ": " + json.dumps(entry)
     yield "}}\n"
+
+
+def training_json(spec) -> dict | None:
+    """The minibatch, layout and regulariser of a non-default spec (None for one example,
+    column layout, no regulariser: that JSON is unchanged)."""
+    t = spec.training
+    if t.single and not t.row:
+        return None
+    reg = t.regularization
+    return {"batch": t.batch, "reduction": t.reduction, "layout": t.layout,
+            "l2": reg.l2, "l1": reg.l1, "regularize_biases": reg.biases}
 
 
 def write_grad_json(net: Network, out: IO[str], values=None, values_only: bool = False) -> None:
@@ -66,6 +81,8 @@ def grad_table(net: Network, values=None, values_only: bool = False) -> Iterator
     loss, grads = _numbers(net, values, values_only)
     spec = net.spec
     yield f"{spec.title or spec.describe()}"
+    if not spec.training.single:
+        yield training_line(spec)
     if loss is not None:
         yield f"loss L = {loss + 0.0:.9g}"  # + 0.0: no "-0"
     width = max(len(p.name) for p in net.params())
@@ -77,7 +94,7 @@ def grad_table(net: Network, values=None, values_only: bool = False) -> Iterator
         if values_only:
             yield f"{p.name:<{max(width, 9)}}  {value}"
             continue
-        text = composer.form(p, "text")
+        text = composer.whole(p, "text")
         used.update((int(l), int(j)) for l, j in _DELTA.findall(text))
         yield f"{p.name:<{max(width, 9)}}  {value}  {text}"
     yield from delta_lines(composer, used)
@@ -102,3 +119,15 @@ def delta_lines(composer: Composer, used: set[tuple[int, int]]) -> Iterator[str]
         yield "where (delta(l) = dL/dz(l), from the output layer down)"
     for (l, j) in sorted(defined, key=lambda key: (-key[0], key[1])):
         yield f"  delta{l}[{j}] = {defined[(l, j)]}"
+
+
+def training_line(spec) -> str:
+    """One line saying what the formulas below sum and add: 'L = (1/3) sum_n loss_n + ...'."""
+    t, reg = spec.training, spec.regularization
+    total = ("loss_1" if t.batch == 1 else f"(1/{t.batch}) sum_n loss_n" if t.reduction == "mean"
+             else "sum_n loss_n")
+    terms = ([f"(l2/2) sum w^2 (l2 = {reg.l2:g})"] if reg.l2 else []) + (
+        [f"l1 sum |w| (l1 = {reg.l1:g})"] if reg.l1 else [])
+    over = " over weights and biases" if reg.biases else " over the weights" if terms else ""
+    per = "; mean_n[...] is (1/m) sum over the m examples of the per-example form" if t.batched else ""
+    return f"L = {' + '.join([total] + terms)}{over}{per}"
