@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..calculus.model import Param, SymbolicModel
-from .printing import to_latex, to_text
+from .printing import DerivePrinter, TextPrinter
 
 if TYPE_CHECKING:
     from ..api import Network
 
-#: The printers of the three forms (as compose.PRINTERS: latex, expression, text).
-_PRINTERS = {"latex": to_latex, "expression": str, "text": to_text}
+#: One printer per form, made once: a symbol alone prints in microseconds, but making a
+#: printer per parameter would cost seconds on 784-30-10 (as compose.PRINTERS print them).
+_PRINTERS = {"latex": DerivePrinter({}).doprint, "expression": str, "text": TextPrinter().doprint}
 
 
 def scale_latex(model: SymbolicModel) -> str:
