@@ -188,16 +188,19 @@ def test_generated_constants_and_sources(tmp_path):
         assert "REGULARIZED" not in generate(plain, target)
 
 
-def test_l1_check_keeps_weights_off_the_kink(tmp_path):
-    """check() redraws a point with an L1 weight within its margin of 0, where central
-    differences would straddle |w|'s kink."""
-    net = derive.Network([2, 2, 1], "tanh", "half_sse", regularization={"l1": 1.0})
+def test_l1_check_moves_weights_off_the_kink(tmp_path):
+    """check() moves every L1-regularised entry within 1e-3 of 0 out to +-1e-3 (central
+    differences across |w|'s kink measure nothing), and passes on a wide relu layer where
+    redrawing until no weight is that close would never end."""
+    net = derive.Network([3, 2, 1], "tanh", "half_sse", regularization={"l1": 1.0, "biases": True})
     module = load_module(generate(net, "numpy"), tmp_path)
-    params = {"W1": np.array([[0.5, 1e-4], [0.3, -0.7]]), "b1": np.zeros(2),
+    params = {"W1": np.array([[0.5, 1e-4, -2e-4], [0.0, -0.7, 0.3]]), "b1": np.array([-1e-9, 2.0]),
               "W2": np.array([[0.2, 0.4]]), "b2": np.zeros(1)}
-    assert module._near_kink(params, np.ones((1, 2)))
-    params["W1"][0, 1] = 0.1
-    assert not module._near_kink(params, np.ones((1, 2)))
+    moved = module._off_l1_kink({k: v.copy() for k, v in params.items()})
+    assert moved["W1"].tolist() == [[0.5, 1e-3, -1e-3], [1e-3, -0.7, 0.3]]
+    assert moved["b1"].tolist() == [-1e-3, 2.0] and moved["b2"].tolist() == [1e-3]
+    wide = derive.Network([40, 30, 2], ["relu", "identity"], "half_sse", regularization={"l1": 0.01})
+    assert load_module(generate(wide, "numpy"), tmp_path).check(verbose=False) < 1e-6
 
 
 @pytest.mark.parametrize("case", range(0, CASES, 3))

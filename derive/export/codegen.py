@@ -17,7 +17,9 @@ mean the output delta is divided by the batch size m once, so every gradient
 is that of the mean loss; for the sum it is not.  A regulariser is written into
 the module as constants L2, L1 and the names REGULARIZED of the matrices it
 covers: loss() adds (L2/2) sum w^2 + L1 sum |w|, gradients() adds
-L2 w + L1 sign(w).  A spec without these fields prints the module it always did.
+L2 w + L1 sign(w); the NumPy check() moves L1 weights within 1e-3 of 0 out of
+|w|'s kink before its central differences.  A spec without these fields prints
+the module it always did.
 
 Numerical stability comes from the one table of stable rewrites that the
 checks use too (check/stable.py), applied to every printed expression:
@@ -247,7 +249,6 @@ def _training(spec, names: list[str]) -> dict:
     reg = spec.regularization
     return {
         "row": spec.row_layout, "reduction": spec.training.reduction,
-        "check_m": spec.batch if spec.batch > 1 else 3,  # check() draws a batch of the spec's size
         "regularized": tuple(k for k in names if reg.covers(k[0])),
         "l2": repr(reg.l2), "l1": repr(reg.l1), "l1_active": reg.l1 != 0,
     }
@@ -292,7 +293,7 @@ def generate(net, target: str = "numpy") -> str:
         "loss_text": f"sum over outputs of {spec.loss.per_output(A, Y, n[-1])}",
         "trace": ", ".join(["a0"] + [f"z{l}, a{l}" for l in range(1, L + 1)]),
         "helpers": used, "math": bool(used & {"math", "_erf", "_erfc"}),
-        "kinked": tuple(l for l, row in enumerate(spec.activations, 1) if row.kink),
+        "kinked": tuple(l for l, act in enumerate(spec.activations, 1) if act.kink),
         "probabilistic": spec.loss.probabilistic,
         "softmax_ce": spec.softmax_cross_entropy,
         **_training(spec, list(shapes)),
