@@ -9,6 +9,13 @@ logits, softplus as logaddexp) it is used, so that the comparison measures
 the derivation, not torch's rounding.  A custom expression activation or
 loss has no torch counterpart here and is refused with a `SpecError`.
 
+The training fields are built in torch too, from their definitions
+(spec/training.py): a minibatch is one (m, n_0) input, one example per row;
+the loss is torch's mean (or sum) of the examples' losses plus
+(l2/2) sum w^2 + l1 sum |w|; a row-layout network's leaves are its n_(l-1) x n_l
+matrices and it computes X W + b, so autograd differentiates the layout the
+user wrote, not derive's internal column form.
+
 Points: the spec's values (if any) and `points` random ones from the one
 sampler of points.py, the same points `derive check` meets for the same seed;
 the comparison and the report table are compare.py's, as for that check.  PyTorch is optional: when
@@ -55,26 +62,35 @@ def _activations(torch):
     }
 
 
-def _loss(torch, name: str, out_act: str, z, a, y):
-    """The loss of one example from the output pre-activation z and activation a."""
+def _losses(torch, name: str, out_act: str, z, a, y):
+    """Each example's loss, (m,), from the output pre-activations z and activations a
+    (one example per row)."""
     F = torch.nn.functional
     if name == "mse":
-        return F.mse_loss(a, y, reduction="mean")
+        return F.mse_loss(a, y, reduction="none").mean(dim=1)
     if name == "half_sse":
-        return F.mse_loss(a, y, reduction="sum") / 2
+        return F.mse_loss(a, y, reduction="none").sum(dim=1) / 2
     if name == "sse":
-        return F.mse_loss(a, y, reduction="sum")
+        return F.mse_loss(a, y, reduction="none").sum(dim=1)
     if name == "bce":
         if out_act == "sigmoid":
-            return F.binary_cross_entropy_with_logits(z, y, reduction="sum")
-        return F.binary_cross_entropy(a, y, reduction="sum")
+            return F.binary_cross_entropy_with_logits(z, y, reduction="none").sum(dim=1)
+        return F.binary_cross_entropy(a, y, reduction="none").sum(dim=1)
     if name == "cross_entropy":
         if out_act == "softmax":
-            return F.cross_entropy(z.unsqueeze(0), y.unsqueeze(0), reduction="sum")
+            return F.cross_entropy(z, y, reduction="none")  # y as class probabilities
         if out_act == "sigmoid":
-            return -(y * F.logsigmoid(z)).sum()
-        return -(y * torch.log(a)).sum()
+            return -(y * F.logsigmoid(z)).sum(dim=1)
+        return -(y * torch.log(a)).sum(dim=1)
     raise AssertionError(name)  # _supported() refused everything else
+
+
+def _regularizer(spec, Ws, bs):
+    """(l2/2) sum w^2 + l1 sum |w| over the weight leaves (and the bias leaves if asked),
+    written here from the definition in training.py; torch's |w| has gradient sign(w)."""
+    reg = spec.regularization
+    leaves = list(Ws.values()) + (list(bs.values()) if reg.biases else [])
+    return sum(reg.l2 / 2 * (w * w).sum() + reg.l1 * w.abs().sum() for w in leaves)
 
 
 def _supported(net) -> None:
@@ -91,20 +107,32 @@ def _supported(net) -> None:
 
 
 def torch_arrays(net, values) -> tuple[float, Gradients]:
-    """The loss and (dL/dW, dL/db) per layer at `values` by torch autograd."""
+    """The loss and (dL/dW, dL/db) per layer at `values` by torch autograd.
+
+    The network is built the way its layout writes it: the leaves are the user's
+    matrices, n_(l-1) x n_l with Z = X W + b in the row layout, n_l x n_(l-1) with
+    Z = X W^T + b in the column one; X holds the minibatch, one example per row.  The
+    loss is the mean (or sum) of the examples' losses plus R(W).  Gradients come back in
+    the column form compare.py reads (the row layout's transposed)."""
     _supported(net)
     torch = _import_torch()
-    spec, acts = net.spec, _activations(torch)
+    spec, acts, row = net.spec, _activations(torch), net.spec.row_layout
     t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-    Ws = {l: t(values.W[l]).requires_grad_() for l in range(1, spec.depth + 1)}
+    Ws = {l: t(values.W[l]) for l in range(1, spec.depth + 1)}
+    Ws = {l: (w.T.contiguous() if row else w).requires_grad_() for l, w in Ws.items()}
     bs = {l: t(values.b[l]).requires_grad_() for l in Ws} if spec.bias else {}
-    a = z = t(values.x)
-    for l, row in enumerate(spec.activations, start=1):
-        z = Ws[l] @ a + (bs[l] if spec.bias else 0)
-        a = acts[row.name](z)
-    loss = _loss(torch, spec.loss.name, spec.activations[-1].name, z, a, t(values.y))
+    examples = values.examples
+    a = z = t([list(x) for x, _ in examples])
+    for l, act in enumerate(spec.activations, start=1):
+        z = (a @ Ws[l] if row else a @ Ws[l].T) + (bs[l] if spec.bias else 0)
+        a = acts[act.name](z)
+    losses = _losses(torch, spec.loss.name, spec.activations[-1].name, z, a,
+                     t([list(y) for _, y in examples]))
+    loss = losses.mean() if spec.training.reduction == "mean" else losses.sum()
+    if spec.regularization.active:
+        loss = loss + _regularizer(spec, Ws, bs)
     loss.backward()
-    return float(loss.detach()), ({l: w.grad.numpy() for l, w in Ws.items()},
+    return float(loss.detach()), ({l: (w.grad.T if row else w.grad).numpy() for l, w in Ws.items()},
                                   {l: v.grad.numpy() for l, v in bs.items()})
 
 

@@ -8,8 +8,18 @@ layer, their network symbols a(l)_1, z(l)_1, y_1 are swapped for the layer's
 array variables a1, z1, y, and `ArrayPrinter` (SymPy's PythonCodePrinter with
 our functions) writes them for NumPy or PyTorch.  The batch dimension comes
 first: z1 = a0 @ W1.T + b1; delta(l) = (delta(l+1) @ W(l+1)) * f_l'; dL/dW(l)
-= delta(l).T @ a(l-1).  The output delta is divided by the batch size m once,
-so every gradient is that of the mean loss.
+= delta(l).T @ a(l-1).  In the row layout the module takes the user's
+n_(l-1) x n_l matrices: z1 = a0 @ W1 + b1, delta(l) = (delta(l+1) @ W(l+1).T)
+* f_l', dL/dW(l) = a(l-1).T @ delta(l), gradients shaped like W(l).
+
+The spec's training fields (spec/training.py) decide the reduction: for the
+mean the output delta is divided by the batch size m once, so every gradient
+is that of the mean loss; for the sum it is not.  A regulariser is written into
+the module as constants L2, L1 and the names REGULARIZED of the matrices it
+covers: loss() adds (L2/2) sum w^2 + L1 sum |w|, gradients() adds
+L2 w + L1 sign(w); the NumPy check() moves L1 weights within 1e-3 of 0 out of
+|w|'s kink before its central differences.  A spec without these fields prints
+the module it always did.
 
 Numerical stability comes from the one table of stable rewrites that the
 checks use too (check/stable.py), applied to every printed expression:
@@ -234,6 +244,16 @@ def _layer(net, l: int, used: set, target: str) -> dict:
     return {"l": l, "forward": forward, "local": local}
 
 
+def _training(spec, names: list[str]) -> dict:
+    """The template's keys for the layout, the reduction and the regulariser."""
+    reg = spec.regularization
+    return {
+        "row": spec.row_layout, "reduction": spec.training.reduction,
+        "regularized": tuple(k for k in names if reg.covers(k[0])),
+        "l2": repr(reg.l2), "l1": repr(reg.l1), "l1_active": reg.l1 != 0,
+    }
+
+
 def _environment():
     import jinja2
 
@@ -254,14 +274,14 @@ def generate(net, target: str = "numpy") -> str:
     if target not in TARGETS:
         raise RenderError(f"code target {target!r}; expected one of {', '.join(TARGETS)}")
     spec, used = net.spec, set()
-    L, n = spec.depth, spec.layers
+    L, n, row = spec.depth, spec.layers, spec.row_layout
     layers = [_layer(net, l, used, target) for l in range(1, L + 1)]
     delta, softmax_g, delta_line = _output_delta(net, used, target)
     equations = [delta_line] + [
-        f"delta({x['l']}) = (delta({x['l'] + 1}) @ W{x['l'] + 1})"
+        f"delta({x['l']}) = (delta({x['l'] + 1}) @ W{x['l'] + 1}{'.T' if row else ''})"
         + (f" * {x['local']}" if x["local"] else "") for x in reversed(layers[:-1])]
     loss_term, loss_note = _loss_term(net, used, target)
-    shapes = {f"{k}{l}": ((n[l], n[l - 1]) if k == "W" else (n[l],))
+    shapes = {f"{k}{l}": (((n[l - 1], n[l]) if row else (n[l], n[l - 1])) if k == "W" else (n[l],))
               for l in range(1, L + 1) for k in ("W", "b") if k == "W" or spec.bias}
     context = {
         "description": spec.title or spec.describe(),
@@ -273,8 +293,9 @@ def generate(net, target: str = "numpy") -> str:
         "loss_text": f"sum over outputs of {spec.loss.per_output(A, Y, n[-1])}",
         "trace": ", ".join(["a0"] + [f"z{l}, a{l}" for l in range(1, L + 1)]),
         "helpers": used, "math": bool(used & {"math", "_erf", "_erfc"}),
-        "kinked": tuple(l for l, row in enumerate(spec.activations, 1) if row.kink),
+        "kinked": tuple(l for l, act in enumerate(spec.activations, 1) if act.kink),
         "probabilistic": spec.loss.probabilistic,
         "softmax_ce": spec.softmax_cross_entropy,
+        **_training(spec, list(shapes)),
     }
     return _environment().get_template(f"{target}.py.j2").render(**context)
