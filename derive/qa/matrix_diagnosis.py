@@ -225,7 +225,10 @@ class Judge:
                 values = self.evaluate_all(self.tree, lambda p, o=own, n=other: {o: p.env[n]})
                 if values is not None and self.matches(values, truth):
                     same = other.rstrip("0123456789") == kind and kind not in ("X", "Y")
-                    return f"uses {own} where {other} belongs" + (" (the wrong layer)" if same else "")
+                    env = self.points[0].env
+                    sizes = (f" ({own} is {shape_text(env[own].shape)}, {other} {shape_text(env[other].shape)})"
+                             if env[own].shape != env[other].shape else "")
+                    return f"uses {own} where {other} belongs" + (" (the wrong layer)" if same else "") + sizes
         return None
 
     def ratio(self, claimed: list) -> str | None:
