@@ -75,6 +75,8 @@ COLUMN_RIGHT = [
     ((2, 4, 2), (RELU, "identity"), "half_sse", {"batch": 3}, "W1", "(W2.T @ (A2 - Y)) * relu'(Z1) @ X.T / m"),
     ((2, 3, 2), ("sigmoid", SIG), "half_sse", {"batch": 3},
      "W2", "((A2 - Y) * A2 * (1 - A2)) @ A1.T / m"),
+    ((2, 4, 2), (RELU, SIG), "bce", {"batch": 3}, "W1", "((W2.T @ dZ2) * (Z1 > 0)) @ X.T / m"),  # Ng's relu'
+    ((2, 4, 2), (RELU, SIG), "bce", {"batch": 3}, "b1", "sum((W2.T @ dZ2) * sign(max(Z1, 0)), axis=1) / m"),
 ]
 
 # -- right claims, row layout (CS231n) ------------------------------------------------------------
@@ -89,6 +91,8 @@ ROW_RIGHT = [
     ((2, 3, 2), ("tanh", "softmax"), "cross_entropy", {**ROW, "batch": 3},
      "b1", "sum((dZ2 @ W2.T) * tanh'(Z1), axis=0) / m"),
     ((2, 3, 1), ("sigmoid", SIG), "bce", {**ROW, "batch": 4}, "W2", "A1.T @ (A2 - Y) / m"),
+    ((2, 3, 3), ("tanh", "softmax"), "cross_entropy", {**ROW, "batch": 4},
+     "W2", "A1.T @ (softmax(Z2) - Y) * (1/m)"),
     ((2, 3, 1), ("sigmoid", SIG), "bce", {**ROW, "batch": 4}, "b2", "mean(A2 - Y, axis=0)"),
     ((2, 3, 2), ("tanh", SIG), "bce", {**ROW, "batch": 4, "reduction": "sum",
                                         "regularization": {"l1": 0.02, "biases": True}},
@@ -177,8 +181,22 @@ def test_shapes_that_do_not_fit_name_both_and_the_transpose():
 
 
 def test_row_layout_shapes_do_not_fit():
-    wrong(network(batch=4, layout="row"), "W2", "dZ2 @ A1.T / m", "dZ2 is 4x2 and A1.T is 3x4",
-          "dZ2.T @ A1.T")
+    wrong(network(batch=4, layout="row"), "W2", "A1 @ dZ2 / m", "A1 is 4x3 and dZ2 is 4x2",
+          "A1.T @ dZ2 fits, and with it the claim is right")
+
+
+def test_row_layout_fix_that_gives_the_transpose():
+    """dZ2.T @ A1 fits (the .T.T of A1.T cancels) but is dW2^T in the row layout: said so."""
+    wrong(network(batch=4, layout="row"), "W2", "dZ2 @ A1.T / m", "dZ2.T @ A1 would fit there",
+          "is dL/dW2 transposed")
+
+
+def test_no_swap_across_unrelated_names():
+    """After softmax + cross-entropy mean(dZ2) is 0, so mean(W2) -> mean(dZ2) would 'fix' the
+    claim; W for dZ is not a mistake anyone makes, so it is not offered."""
+    v = wrong(network((2, 3, 2), ("tanh", "softmax"), "cross_entropy", batch=4), "W2",
+              "dZ2 @ A1.T / m + mean(W2)")
+    assert "where dZ2 belongs" not in (v.diagnosis or "")
 
 
 def test_broadcast_mismatch_is_a_verdict():
@@ -380,6 +398,8 @@ BAD = [
     (["W2", "sum(dZ2, keepdims=1)"], "only the keyword axis"),
     (["W2", "dZ2 @"], "syntax error"),
     (["W2", "dZ2 % 2"], "operator '%' is not allowed"),
+    (["W2", "0 < Z2 < 1"], "only one comparison"),
+    (["W2", "Z2 == 0"], "only one comparison"),
     (["W2", "relu''(Z1)"], "only first derivatives"),
     (["W2", "softmax'(Z2)"], "not elementwise"),
     (["W2", "1e999 * W2"], "number too large"),

@@ -220,7 +220,7 @@ class Judge:
                 continue
             kind = own.rstrip("0123456789")
             for other in sorted(others, key=lambda n: n.rstrip("0123456789") != kind):
-                if other == own:
+                if other == own or not _related(own, other):
                     continue
                 values = self.evaluate_all(self.tree, lambda p, o=own, n=other: {o: p.env[n]})
                 if values is not None and self.matches(values, truth):
@@ -262,13 +262,13 @@ class Judge:
             if self.matches(values, truth):
                 return self.transposed_operand(node, fixed, base)
             if shaped is None and values[0].shape == truth[0].shape:
-                shaped, rest = fixed, self.values(values)
-            fits = fits or fixed
+                shaped = (fixed, self.values(values))
+            fits = fits or (fixed, self.values(values))
         if shaped is not None:
-            then = f"; with it the claim still {rest}" if rest else ""
-            return f"{base}; {shaped.text} would fit (and give {self.name}'s shape {self.shape()}){then}"
+            return (f"{base}; {shaped[0].text} would fit (and give {self.name}'s shape {self.shape()})"
+                    + (f"; with it the claim still {shaped[1]}" if shaped[1] else ""))
         if fits is not None:
-            return f"{base}; {fits.text} would fit there"
+            return f"{base}; {fits[0].text} would fit there" + (f", but the claim then {fits[1]}" if fits[1] else "")
         return base
 
     def transposed_operand(self, node, fixed, base: str) -> str:
@@ -311,3 +311,12 @@ def close(claimed: np.ndarray, truth: np.ndarray) -> bool:
         return False
     scale = max(float(np.max(np.abs(truth), initial=0.0)), 1e-12)
     return bool(np.max(np.abs(claimed - truth), initial=0.0) <= RTOL * scale)
+
+
+#: Names a careless claim confuses: the same quantity of another layer, and A with Z.
+_FAMILIES = ({"X", "A"}, {"Z", "A"}, {"dZ"}, {"W"}, {"b"}, {"Y", "A"})
+
+
+def _related(own: str, other: str) -> bool:
+    kinds = {own.rstrip("0123456789"), other.rstrip("0123456789")}
+    return any(kinds <= family for family in _FAMILIES)

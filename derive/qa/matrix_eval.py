@@ -100,8 +100,9 @@ class _Evaluation:
         except ValueError:
             raise ShapeMismatch(node, shapes, f"elementwise {op} needs equal shapes or ones NumPy "
                                 "broadcasts (a row or column of 1)") from None
-        return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
-                "**": np.power}[op](left, right)
+        return np.asarray({"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+                           "**": np.power, ">": np.greater, ">=": np.greater_equal, "<": np.less,
+                           "<=": np.less_equal}[op](left, right), dtype=float)
 
     def call(self, node, args: list) -> np.ndarray:
         name = node.value

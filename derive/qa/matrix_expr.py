@@ -8,7 +8,7 @@ Names are whole matrices: ``X``, ``Y``, ``W<l>``, ``b<l>``, ``Z<l>``, ``A<l>``
 delta) and the numbers ``m`` (the batch), ``l2`` and ``l1`` (the
 regularisation coefficients).  Operators: ``@``, ``.T``, elementwise
 ``+ - * / **`` with NumPy broadcasting, unary signs, numbers, parentheses,
-``sum(M, axis=0|1)`` and ``mean(M, axis=...)`` (keeping the reduced axis, so
+comparisons (``Z1 > 0`` is 1 where it holds, else 0), ``sum(M, axis=0|1)`` and ``mean(M, axis=...)`` (keeping the reduced axis, so
 a column sum stays a row), ``sum(M)`` / ``mean(M)`` (a number), ``max(M, N)``
 / ``min(M, N)`` elementwise, ``softmax(M)`` over the layout's neuron axis,
 and the elementwise functions: exp, log, sqrt, abs, sign, every elementwise
@@ -43,6 +43,7 @@ FIELD = "EXPR"
 _LAYERED = re.compile(r"^(W|b|Z|A|dZ)(\d+)$")
 NUMBERS = ("m", "l2", "l1")
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+_COMPARISONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
 _OTHER_OPERATORS = {ast.Mod: "%", ast.FloorDiv: "//", ast.BitXor: "^", ast.BitOr: "|", ast.BitAnd: "&",
                     ast.LShift: "<<", ast.RShift: ">>"}
 _USAGE = "names: X, Y, W<l>, b<l>, Z<l>, A<l>, dZ<l>, m, l2, l1"
@@ -51,7 +52,7 @@ _USAGE = "names: X, Y, W<l>, b<l>, Z<l>, A<l>, dZ<l>, m, l2, l1"
 @dataclass(frozen=True, eq=False)
 class Node:
     """One node: kind "name" (value: the name), "num" (value: the float), "neg", "T",
-    "op" (value: + - * / ** @), "call" (value: the function; axis for sum/mean/softmax).
+    "op" (value: + - * / ** @ or a comparison > >= < <=), "call" (value: the function; axis for sum/mean/softmax).
     `pos` is the 0-based position in the user's text and `text` the text itself."""
 
     kind: str
@@ -132,7 +133,7 @@ class _Walker:
             self.fail(node, f"expression nested deeper than {MAX_NESTING} levels")
         handler = {ast.Constant: self.constant, ast.Name: self.name, ast.UnaryOp: self.unary,
                    ast.BinOp: self.binary, ast.Attribute: self.attribute, ast.Call: self.call,
-                   ast.Subscript: self.subscript}.get(type(node))
+                   ast.Subscript: self.subscript, ast.Compare: self.compare}.get(type(node))
         if handler is None:
             self.fail(node, f"{type(node).__name__.lower()} is not allowed in a matrix claim")
         return handler(node, depth + 1)
@@ -173,6 +174,13 @@ class _Walker:
             shown = _OTHER_OPERATORS.get(type(node.op), type(node.op).__name__)
             self.fail(node, f"operator {shown!r} is not allowed", "use @ + - * / ** and .T")
         return self.make(node, "op", [self.walk(node.left, depth), self.walk(node.right, depth)], op)
+
+    def compare(self, node: ast.Compare, depth: int) -> Node:
+        """Z1 > 0: 1 where it holds, else 0 (relu' as Ng writes it); one comparison only."""
+        op = _COMPARISONS.get(type(node.ops[0]))
+        if op is None or len(node.ops) > 1:
+            self.fail(node, "only one comparison < <= > >= is allowed (1 where it holds, else 0)")
+        return self.make(node, "op", [self.walk(node.left, depth), self.walk(node.comparators[0], depth)], op)
 
     def attribute(self, node: ast.Attribute, depth: int) -> Node:
         if node.attr != "T":
@@ -221,7 +229,9 @@ class _Walker:
 
 # -- rewriting -----------------------------------------------------------------------------
 def transposed(node: Node) -> Node:
-    """node.T, written as a user would write it."""
+    """node.T, written as a user would write it (M.T.T is M)."""
+    if node.kind == "T":
+        return node.args[0]
     text = f"{node.text}.T" if node.atomic else f"({node.text}).T"
     return Node("T", node.pos, text, (node,))
 
@@ -244,7 +254,7 @@ def with_args(node: Node, args: tuple) -> Node:
 
 
 #: Binding strength of each operator, for writing a rebuilt tree back as text.
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "neg": 3, "**": 4}
+_PRECEDENCE = {">": 0, ">=": 0, "<": 0, "<=": 0, "+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "neg": 3, "**": 4}
 
 
 def _strength(node: Node) -> int:
