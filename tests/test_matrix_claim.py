@@ -309,7 +309,7 @@ def test_another_parameters_gradient():
 
 
 def test_flat_bias_is_accepted():
-    from derive.qa.matrix_diagnosis import close
+    from derive.qa.matrix_eval import close
 
     assert close(np.array([1.0, 2.0]), np.array([[1.0], [2.0]]))
     assert not close(np.array([1.0, 2.0, 3.0]), np.array([[1.0], [2.0]]))
@@ -422,3 +422,45 @@ def test_no_bias_network():
     assert code == 2 and "no biases" in err and err.count("\n") == 1
     _, err, code = cli("claim", "--layers", "2,2,1", "--no-bias", "W2", "dZ2 @ A1.T + b2")
     assert code == 2 and "no biases" in err
+
+
+def test_zero_claim():
+    wrong(network(batch=4), "W2", "0*W2", "is 0 at every point")
+
+
+def random_formula(rng, depth=0):
+    names = ["X", "Y", "W1", "W2", "b1", "b2", "Z1", "A1", "A2", "dZ1", "dZ2", "m", "l2", "2", "0.5"]
+    r = rng.random()
+    if depth > 3 or r < 0.3:
+        return rng.choice(names)
+    if r < 0.6:
+        op = rng.choice(["@", "*", "+", "-", "/", "**", ">"])
+        return f"{random_formula(rng, depth + 1)} {op} {random_formula(rng, depth + 1)}"
+    if r < 0.7:
+        return f"({random_formula(rng, depth + 1)}).T"
+    if r < 0.8:
+        axis = rng.choice(["", ", axis=0", ", axis=1"])
+        return f"{rng.choice(['sum', 'mean'])}({random_formula(rng, depth + 1)}{axis})"
+    if r < 0.9:
+        f = rng.choice(["tanh", "sigmoid", "relu", "log", "sqrt", "exp", "sign", "tanh'", "softmax"])
+        return f"{f}({random_formula(rng, depth + 1)})"
+    return f"-{random_formula(rng, depth + 1)}"
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_random_formulas_give_a_verdict_or_one_line(layout):
+    """Seeded random formulas: each is a verdict (text and JSON) or a one-line SpecError."""
+    import random
+
+    from derive.errors import SpecError
+
+    rng = random.Random(7)
+    net = network(batch=3, layout=layout, regularization={"l2": 0.1})
+    for _ in range(150):
+        expr = random_formula(rng)
+        try:
+            v = net.claim(rng.choice(["W1", "W2", "b1", "b2"]), expr)
+        except SpecError as exc:
+            assert "\n" not in str(exc), expr
+            continue
+        assert v.text().startswith(("correct: ", "incorrect: ")) and json.dumps(v.to_json())

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import matrix_diagnosis
-from .matrix_diagnosis import RTOL, close
-from .matrix_eval import ShapeMismatch, evaluate
+from .matrix_eval import RTOL, ShapeMismatch, close, evaluate
 from .matrix_expr import parse, shape_text
 from ..check.numeric import as_arrays
 from ..check.points import Sampler, as_table

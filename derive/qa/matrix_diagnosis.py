@@ -6,7 +6,8 @@ the first candidate the claim equals at every point names the mistake.  The
 text of the claim is never matched against patterns, so a mistake is found
 however it is written.  The candidates, in order:
 
-- the gradient transposed (dW^T: a result with W.T's shape), the wrong sign;
+- the gradient transposed (dW^T: a result with W.T's shape), the wrong sign,
+  another parameter's gradient (db2 claimed for W2);
 - the 1/m of a mean missing (m times the data term), or a 1/m under a sum
   reduction, or the regulariser divided by m with the data term;
 - the regularisation term l2*W (or l1*sign(W)) missing, doubled or halved,
@@ -16,7 +17,8 @@ however it is written.  The candidates, in order:
   multiplied in once more;
 - each of these on the transposed claim ("is transposed and ...");
 - one name where another belongs (A2 where A1 belongs: the wrong layer),
-  by evaluating the claim with one name's matrix given to another;
+  by evaluating the claim with one name's matrix given to another of its
+  family (the same quantity of another layer, A and Z, X and A);
 - a constant factor.
 
 A claim whose shapes do not fit (`ShapeMismatch`) gets both operands'
@@ -31,13 +33,10 @@ from typing import Iterator
 
 import numpy as np
 
-from .matrix_eval import ShapeMismatch, evaluate
+from .matrix_eval import ShapeMismatch, close, evaluate, fitted
 from .matrix_expr import names, replace, shape_text, transposed, with_args
 from ..check.numeric import compile_expr
 from ..spec.registry import X
-
-#: Claimed and true matrices agree to this, relative to the largest true entry.
-RTOL = 1e-9
 
 
 class Judge:
@@ -241,6 +240,8 @@ class Judge:
         if ratios.size == 0 or not np.allclose(ratios, ratios[0], rtol=1e-9):
             return None
         r = float(ratios[0])
+        if r == 0:
+            return "is 0 at every point, and the gradient is not"
         return (f"has an extra constant factor {r:.6g}" if abs(r) >= 1 else
                 f"is missing a constant factor {1 / r:.6g} (it is {r:.6g} times the gradient)")
 
@@ -292,25 +293,6 @@ class Judge:
             yield with_args(node, args[:i] + (transposed(args[i]),) + args[i + 1:])
         if len(args) == 2:
             yield with_args(node, tuple(transposed(a) for a in args))
-
-
-def fitted(claimed: np.ndarray, shape: tuple) -> np.ndarray | None:
-    """`claimed` in `shape`, a flat vector of a bias's length accepted; None if it is not."""
-    claimed = np.asarray(claimed)
-    if claimed.shape == shape:
-        return claimed
-    if claimed.ndim == 1 and 1 in shape and claimed.size == max(shape):
-        return claimed.reshape(shape)
-    return None
-
-
-def close(claimed: np.ndarray, truth: np.ndarray) -> bool:
-    """Same shape (a bias may be flat) and equal to `RTOL` of the largest true entry."""
-    claimed = fitted(claimed, truth.shape)
-    if claimed is None or not np.all(np.isfinite(claimed)):
-        return False
-    scale = max(float(np.max(np.abs(truth), initial=0.0)), 1e-12)
-    return bool(np.max(np.abs(claimed - truth), initial=0.0) <= RTOL * scale)
 
 
 #: Names a careless claim confuses: the same quantity of another layer, and A with Z.

@@ -6,7 +6,9 @@ needs two matrices with equal inner sizes, elementwise operations shapes
 NumPy broadcasts; anything else raises `ShapeMismatch` naming the node and
 both operands' shapes, which the claim reports as the mistake (a verdict,
 not a crash).  nan and inf are values here (log of a negative number), not
-errors: the claim is then simply not equal to the gradient.
+errors: the claim is then simply not equal to the gradient (`close`: same
+shape, a bias also as a flat vector, and equal to `RTOL` of the largest
+true entry, so one tolerance serves matrices of any scale).
 
 The elementwise functions are NumPy's and every elementwise registry
 activation compiled from its definition (numeric.compile_expr, the engine's
@@ -24,6 +26,8 @@ import numpy as np
 from ..check.numeric import compile_expr
 from ..spec.registry import ACTIVATIONS, X
 
+#: Claimed and true matrices agree to this, relative to the largest true entry.
+RTOL = 1e-9
 _REDUCTIONS = ("sum", "mean")
 #: The functions of whole matrices, by how they are called.
 FUNCTIONS_OF_MATRICES = {"sum": "reduction", "mean": "reduction", "softmax": "reduction",
@@ -129,3 +133,21 @@ class _Evaluation:
         return np.asarray(f(args[0]), dtype=float)
 
 
+# -- comparing -----------------------------------------------------------------------------
+def fitted(claimed: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """`claimed` in `shape`, a flat vector of a bias's length accepted; None if it is not."""
+    claimed = np.asarray(claimed)
+    if claimed.shape == shape:
+        return claimed
+    if claimed.ndim == 1 and 1 in shape and claimed.size == max(shape):
+        return claimed.reshape(shape)
+    return None
+
+
+def close(claimed: np.ndarray, truth: np.ndarray) -> bool:
+    """Same shape (a bias may be flat) and equal to `RTOL` of the largest true entry."""
+    claimed = fitted(claimed, truth.shape)
+    if claimed is None or not np.all(np.isfinite(claimed)):
+        return False
+    scale = max(float(np.max(np.abs(truth), initial=0.0)), 1e-12)
+    return bool(np.max(np.abs(claimed - truth), initial=0.0) <= RTOL * scale)
