@@ -166,7 +166,7 @@ def test_seed_question_readme_excerpts_are_real_output():
     readme = (REPO / "README.md").read_text()
     section = readme.split("<!-- section: which (owner: which/claim) -->")[1].split("<!-- /section -->")[0]
     shown = re.findall(r"^\$ derive (claim .*)\n((?:(?!\$ |```).*\n)*)", section, re.M)
-    assert len(shown) == 3
+    assert len(shown) == 5  # three scalar claims, two matrix claims
     for args, text in shown:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

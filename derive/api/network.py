@@ -221,10 +221,20 @@ class Network:
                      question=question)
 
     def claim(self, param: str | Param, expr: str):
-        """Check a claimed formula for dL/dparam (text in x[k], y[j], W1[j,k], a1[j], z1[j]).
+        """Check a claimed formula for dL/dparam: one entry ("W1[1,1]", text in x[k], y[j],
+        W1[j,k], a1[j], z1[j]) or, for a bare matrix name ("W2", "b1"), the whole matrix
+        in X, Y, W<l>, b<l>, Z<l>, A<l>, dZ<l>, m, l2, l1 (qa/matrix_claim.py).
 
         Returns a verdict with `.correct`, `.text()` and `.to_json()`.
+
+        >>> net = Network([2, 3, 1], "sigmoid", "bce", batch=4)
+        >>> net.claim("W2", "(A2 - Y) @ A1.T / m").correct
+        True
         """
+        from ..qa.matrix_claim import check_matrix_claim, is_matrix_param
+
+        if is_matrix_param(param):
+            return check_matrix_claim(self, param, expr)
         from ..qa.claim import check_claim
 
         return check_claim(self, param, expr)

@@ -176,14 +176,12 @@ def cmd_which(args) -> int:
 def cmd_claim(args) -> int:
     import json
 
-    from ..qa.claim import check_claim
-
     missing = [name for name in ("PARAM", "EXPR") if getattr(args, name.lower()) is None]
     if missing:
         raise SpecError(f"claim: missing {' and '.join(missing)}: usage derive claim SPEC PARAM "
                         f"EXPR, e.g. derive claim net.toml \"W2[1,1]\" \"delta2[1]*a1[1]\" "
                         f"(see derive claim --help)")
-    verdict = check_claim(load_network(args), args.param, args.expr)
+    verdict = load_network(args).claim(args.param, args.expr)  # an entry's, or a matrix's
     print(json.dumps(verdict.to_json(), indent=1) if args.json else verdict.text())
     return EXIT_OK if verdict.correct else EXIT_FAILED
 

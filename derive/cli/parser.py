@@ -136,10 +136,15 @@ def _claim_parser(sub) -> None:
                        usage="derive claim [SPEC] PARAM EXPR [options]")
     _spec_arguments(p)
     # Optional here so that options may come anywhere; cmd_claim says what is missing.
-    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]"')
+    p.add_argument("param", nargs="?", help='parameter, e.g. "W1[1,1]"; a bare matrix name ("W2", '
+                   '"b1") claims the whole matrix')
     p.add_argument("expr", nargs="?", help='claimed formula in x[k], y[j], W1[j,k], b1[j], z1[j], '
                    "a1[j], delta1[j] (dL/dz1[j]), L and sigmoid'(z1[j]), or the API's names x_1, "
-                   "W1_j_k, ...; e.g. \"delta2[1]*a1[1]\"; it may start with '-'")
+                   "W1_j_k, ...; e.g. \"delta2[1]*a1[1]\"; it may start with '-'.  For a matrix "
+                   "PARAM, in X, Y, W<l>, b<l>, Z<l>, A<l>, dZ<l> (per-example dloss/dz), m, l2, l1 "
+                   "with @, .T, + - * / **, sum/mean(M, axis=0|1) and the elementwise functions, "
+                   "in the spec's layout: \"dZ2 @ A1.T / m + l2*W2\" (column), "
+                   "\"A1.T @ dZ2 / m\" (row)")
     p.add_argument("--json", action="store_true", help="print the verdict as JSON (see README)")
 
 

@@ -142,7 +142,7 @@ def _derivative(row):
 PRIMES = {name: _derivative(row) for name, row in ACTIVATIONS.items() if not row.vector}
 
 
-def _primes(text: str) -> tuple[str, dict, dict]:
+def spell_primes(text: str) -> tuple[str, dict, dict]:
     """(text with each f' spelled as an identifier, the functions it adds, alias -> f')."""
     functions, aliases = {}, {}
 
@@ -172,7 +172,7 @@ def _primes(text: str) -> tuple[str, dict, dict]:
 
 def parse_claim(net, text: str) -> sympy.Expr:
     """The claim as a SymPy expression over the model's symbols, `DeltaName`s and `LOSS`."""
-    source, primes, aliases = _primes(text) if isinstance(text, str) else (text, {}, {})
+    source, primes, aliases = spell_primes(text) if isinstance(text, str) else (text, {}, {})
     resolver = _Resolver(net, source)
     functions = {**DEFAULT_FUNCTIONS, **ACTIVATION_FUNCTIONS, **primes}
     try:
