@@ -212,3 +212,16 @@ def test_check_fails_when_the_regulariser_is_left_out_of_the_gradient(monkeypatc
 def test_single_example_json_has_no_training_key(capsys):
     assert main(["grad", "--layers", "2,1", "--json"]) == 0
     assert "training" not in json.loads(capsys.readouterr().out)
+
+
+def test_scalar_claim_on_a_minibatch_says_it_is_judged_per_example(capsys):
+    """A scalar formula names one example's symbols: it is judged as dloss_n/dp, and says so,
+    with the whole gradient's sum and regulariser term spelled out."""
+    args = ["claim", "--layers", "2,1", "--activation", "identity", "--batch", "3", "--l2", "0.5",
+            "W1[1,1]", "x[1]*(a1[1]-y[1])"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert ("judged as one example's gradient dloss/dW1[1,1] (x, y, a, z at example 1); the whole "
+            "dL/dW1[1,1] is (1/m) sum_n of it over the m = 3 examples + l2*W1[1,1]") in out
+    assert main(args[:-1] + ["x[1]*(a1[1]-y[1]) + l2*W1[1,1]"]) == 2  # l2 is a matrix-claim name
+    capsys.readouterr()

@@ -65,6 +65,7 @@ class Verdict:
     assumption: str | None = None    # what a correct verdict relies on (SUM_OF_TARGETS)
     at_values: dict | None = None    # {"claimed", "true"} at the network's values
     deltas: bool = False             # the claim names deltas
+    per_example: str | None = None   # a minibatch or regulariser: what the scalar claim was judged as
 
     def __repr__(self) -> str:
         return f"Verdict({self.parameter}: {'correct' if self.correct else 'incorrect'}, {self.method})"
@@ -83,7 +84,7 @@ class Verdict:
         return {"parameter": self.parameter, "claim": self.claim, "correct": self.correct,
                 "method": self.method, "counterexample": self.counterexample,
                 "diagnosis": self.diagnosis, "assumption": self.assumption,
-                "at_values": self.at_values}
+                "at_values": self.at_values, **({"judged_as": self.per_example} if self.per_example else {})}
 
     def text(self) -> str:
         head = f"dL/d{self.parameter} = {self.claim}"
@@ -102,6 +103,7 @@ class Verdict:
             lines.append(f"    true     {_value_text(ce['true'])}")
         proof = "; the proof wrote it out by the delta equations" if self.method == "symbolic" else ""
         lines += [f"  {DELTA_NOTE}{proof}"] if self.deltas else []
+        lines += [f"  {self.per_example}"] if self.per_example else []
         return "\n".join(lines + self._values_lines())
 
     def _values_lines(self) -> list[str]:
@@ -145,7 +147,7 @@ def check_claim(net, param: str | Param, expr: str) -> Verdict:
         at_values = points.at_values()
         counterexample = points.counterexample()
     verdict = Verdict(p.name, expr, False, "numeric", points=POINTS, at_values=at_values,
-                      deltas=bool(points.deltas))
+                      deltas=bool(points.deltas), per_example=per_example_note(net, p))
     if counterexample is not None:
         example, why = counterexample
         return replace(verdict, counterexample=example, diagnosis=why)
@@ -153,6 +155,27 @@ def check_claim(net, param: str | Param, expr: str) -> Verdict:
         assumption = SUM_OF_TARGETS if points.needs_sum_of_targets() else None
     method = "symbolic" if proved(net, p, claim) else "numeric"
     return replace(verdict, correct=True, method=method, assumption=assumption)
+
+
+def per_example_note(net, p: Param) -> str | None:
+    """What a scalar claim about a minibatch or regularised network is judged as: one
+    example's dloss/dp (the formula's symbols are one example's), with the sum and the
+    regulariser's term said, and the matrix form that judges the whole gradient."""
+    t = net.spec.training
+    if t.single:
+        return None
+    whole = ["it"]
+    if t.batched:
+        scale = "(1/m) " if t.reduction == "mean" else ""
+        whole = [f"{scale}sum_n of it over the m = {t.batch} examples"]
+    reg = net.spec.regularization
+    if reg.covers(p.kind):
+        whole.append(" + ".join(([f"l2*{p.name}"] if reg.l2 else []) + ([f"l1*sign({p.name})"] if reg.l1 else [])))
+    matrix = f"{p.kind}{p.layer}"
+    where = " (x, y, a, z at example 1)" if t.batched else ""
+    return (f"judged as one example's gradient dloss/d{p.name}{where}; the whole "
+            f"dL/d{p.name} is {' + '.join(whole)}; `derive claim SPEC {matrix} "
+            f"\"...\"` judges the whole {matrix} in matrix form")
 
 
 class _Points:
@@ -193,7 +216,8 @@ class _Points:
                 more = [e for _, e in itertools.islice(stream, diagnosis.POINTS - 1)]
                 for e in more:
                     self.prepare(e)
-                example = {"point": as_table(point, net.spec.row_layout), "claimed": _float(c), "true": float(t)}
+                example = {"point": as_table(point.example(0), net.spec.row_layout), "claimed": _float(c),
+                           "true": float(t)}
                 return example, diagnosis.diagnose(net, self.p, self.claim, more, env, self.text)
         return None
 
