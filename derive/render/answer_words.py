@@ -21,7 +21,7 @@ import sympy
 
 from .chain import delta_form
 from .minibatch import batch_section
-from ..calculus.batch import batch_latex, regularizer_gradient
+from .batchform import batch_latex, regularizer_term
 from .content import matrix_form, recursion_section
 from ..errors import SpecError
 from .formulas import Style, format_number
@@ -161,12 +161,11 @@ def batch_words(net: Network, style: Style) -> dict | None:
 
 
 def param_batch(net: Network, p: Param, style: Style, factored: str, numbers: dict | None) -> dict | None:
-    """One parameter's gradient over the batch: the formula (calculus/batch.py's `batch_latex`
+    """One parameter's gradient over the batch: the formula (batchform.py's `batch_latex`
     around its delta form, plus dR/dp) and, with values, each example's paths and the sum."""
     if net.spec.training.single:
         return None
-    reg = regularizer_gradient(net.model, p)
-    reg_tex = "" if reg == 0 else style.latex(reg)
+    reg_tex = regularizer_term(net, p, "latex")
     out = {"formula": batch_latex(net.model, factored, reg_tex), "reg": reg_tex or None,
            "examples": None}
     if numbers is None:

@@ -6,7 +6,7 @@ section, `batch_section`, which takes that derivation to the loss that is
 trained, L = s sum_n L_[n] + R:
 
 - the sum over the batch: dL/dW = s sum_n (delta a^T)_[n] + dR/dW and the bias
-  gradient s sum_n delta_[n], written by calculus/batch.py's `batch_latex` (the
+  gradient s sum_n delta_[n], written by batchform.py's `batch_latex` (the
   sentence `derive grad` and `which` use too), with why a bias sums (b enters
   every example's z with coefficient 1);
 - where the 1/m sits: derive multiplies the sum by it; the generated code folds it
@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .formulas import Style, format_number
-from ..calculus.batch import batch_latex, scale_latex
+from .batchform import batch_latex, scale_latex
 
 if TYPE_CHECKING:
     from ..api import Network
@@ -42,7 +42,7 @@ def reg_latex(spec, w: str) -> str:
     r"""dR/dw for a weight printed `w`: \lambda_{2} w + \lambda_{1} sign(w), the terms in use."""
     reg = spec.regularization
     terms = ([rf"\lambda_{{2}} {w}"] if reg.l2 else []) + \
-        ([rf"\lambda_{{1}} \operatorname{{sign}}\bigl({w}\bigr)"] if reg.l1 else [])
+        ([rf"\lambda_{{1}} \operatorname{{sign}}\left({w}\right)"] if reg.l1 else [])
     return " + ".join(terms)
 
 

@@ -32,7 +32,7 @@ from ..calculus.model import Param
 from ..calculus.paths import count_paths, path_product, paths
 from .printing import partial_latex
 from .worked import DIGITS
-from ..calculus.batch import batch_latex, regularizer_gradient
+from .batchform import batch_latex, regularizer_term
 
 if TYPE_CHECKING:
     from ..api import Network
@@ -149,9 +149,8 @@ def results(net: Network, style: Style) -> dict:
 
 def _batched(net: Network, p: Param, style: Style, result: dict) -> dict:
     r"""A result row for the loss that is trained: \frac{1}{m} \sum_n (...)_{[n]} + dR/dp
-    (calculus/batch.py), unchanged for one example without a regulariser."""
+    (batchform.py, as grad prints it), unchanged for one example without a regulariser."""
     if net.spec.training.single:
         return result
-    reg = regularizer_gradient(net.model, p)
-    rhs = batch_latex(net.model, result["rhs"], "" if reg == 0 else style.latex(reg))
+    rhs = batch_latex(net.model, result["rhs"], regularizer_term(net, p, "latex"))
     return {**result, "rhs": rhs, "equation": f"{result['lhs']} = {rhs}"}
