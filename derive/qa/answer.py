@@ -41,6 +41,8 @@ from ..render.templating import environment, render
 LISTED_PATHS = 8
 #: Paths listed in --json; more is an error naming the count (raise it here).
 JSON_MAX_PATHS = 4096
+#: Paths times examples whose values --json sums for a minibatch (each a 30-digit evaluation).
+JSON_BATCH_EVALUATIONS = 2048
 #: Layers written out one by one in the general answer; deeper nets are elided.
 LISTED_LAYERS = 6
 
@@ -105,10 +107,13 @@ class ParamAnswer:
                 "regularizer": regularizer_value(net, p, parameter_value(self.values, p)),
                 "total": self.value}
 
-    def batch_path_values(self, listed: list[Path]) -> list[float]:
+    def batch_path_values(self, listed: list[Path]) -> list[float] | None:
         """Each path summed over the batch with the loss's scale, s sum_n path_n: with dR/dp
-        they add up to the gradient."""
+        they add up to the gradient.  None past `JSON_BATCH_EVALUATIONS` path-examples (each
+        is a 30-digit evaluation; `batch.per_example` still has every example's gradient)."""
         s, m = self.network.spec.training.scale, self.values.batch
+        if m * len(listed) > JSON_BATCH_EVALUATIONS:
+            return None
         return [s * sum(self.path_value(q, n) for n in range(m)) for q in listed]
 
     def to_json(self, style: Style = Style(fold_sums=0)) -> dict:
@@ -126,10 +131,14 @@ class ParamAnswer:
                 "edges": [route_edges(q) for q in listed],
                 "latex": style.latex(self.network.gradient(self.param).simplified),
                 "value": _finite(self.value),
-                "path_values": None if self.value is None else
-                [_finite(v) for v in (self.batch_path_values(listed) if self.batch else
-                                      [self.path_value(q) for q in listed])],
+                "path_values": self._path_values(listed),
                 **self._batch_json()}
+
+    def _path_values(self, listed: list[Path]) -> list | None:
+        if self.value is None:
+            return None
+        values = self.batch_path_values(listed) if self.batch else [self.path_value(q) for q in listed]
+        return None if values is None else [_finite(v) for v in values]
 
     def _batch_json(self) -> dict:
         """The "batch" entry, only for a minibatch or a regulariser (other JSON stays as it was)."""

@@ -172,7 +172,7 @@ def param_batch(net: Network, p: Param, style: Style, factored: str, numbers: di
         return out
     t = net.spec.training
     symbol = style.latex(net.model.symbol(p))
-    out["examples"] = [{"n": e["n"], "value": format_number(e["value"]),
+    out["examples"] = [{"n": e["n"], "value": format_number(e["value"] + 0.0),
                         "lhs": style.inline_partial(symbol, rf"{style.L}_{{[{e['n']}]}}"),
                         "paths": number_sum(e["paths"]) if len(e["paths"]) > 1 else None}
                        for e in numbers["examples"]]
@@ -197,9 +197,11 @@ def transpose_words(net: Network, style: Style) -> dict:
     """Why the backward sum over i is a transpose: the entry, the matrix form."""
     up, j = "l+1", "j"
     w = style.w(up, "i", j)
+    row = net.spec.row_layout  # delta as a row vector: delta W^T, the transpose on the right
+    column = (rf"\bigl(\boldsymbol{{\delta}}^{{({up})}} (W^{{({up})}})^{{\top}}\bigr)_{{{j}}}" if row else
+              rf"\bigl((W^{{({up})}})^{{\top}} \boldsymbol{{\delta}}^{{({up})}}\bigr)_{{{j}}}")
     return {"entry": rf"\sum_{{i}} {w}\, {style.sym('delta', up, 'i')}",
-            "matrix": matrix_form(net, style)["bp2"], "weight": w,
-            "column": rf"\bigl((W^{{({up})}})^{{\top}} \boldsymbol{{\delta}}^{{({up})}}\bigr)_{{{j}}}"}
+            "matrix": matrix_form(net, style)["bp2"], "weight": w, "column": column, "row": row}
 
 
 def param_words(net: Network, p: Param, style: Style) -> dict:

@@ -35,6 +35,11 @@ EXAMPLE_DIGITS = 6
 DIGITS_TOTAL = 9
 
 
+def _num(v, digits: int) -> str:
+    """A number printed, -0 as 0 (delta times an input of 0 is -0.0 in floating point)."""
+    return format_number(float(v) + 0.0, digits)
+
+
 def example_gradient(p: Param, trace_n) -> float:
     """One example's dloss_n/dp from its trace: delta_n a_n (weight) or delta_n (bias)."""
     d = float(trace_n.delta[p.layer][p.j - 1])
@@ -62,7 +67,7 @@ def breakdown(net: Network, p: Param, values, trace) -> dict:
 
 
 def _layers(net: Network, style: Style, trace_n, layers) -> list[dict]:
-    spec, model, f = net.spec, net.model, lambda v: format_number(float(v), EXAMPLE_DIGITS)  # noqa: E731
+    spec, model, f = net.spec, net.model, lambda v: _num(v, EXAMPLE_DIGITS)  # noqa: E731
     return [{"layer": l, "activation": spec.activations[l - 1].latex,
              "rows": [{"j": j, "z": f(trace_n.z[l][j - 1]), "a": f(trace_n.a[l][j - 1]),
                        "delta": f(trace_n.delta[l][j - 1]), "z_symbol": style.latex(model.z(l, j)),
@@ -92,10 +97,10 @@ def batch_rows(net: Network, style: Style, params, values, run) -> list[dict]:
         value = parameter_value(values, p)
         rows.append({"name": p.name, "symbol": style.latex(net.model.symbol(p)),
                      "value": format_number(value, DIGITS_TOTAL),
-                     "per_example": [format_number(v, EXAMPLE_DIGITS) for v in parts["per_example"][:SHOWN_EXAMPLES]],
-                     "scaled": format_number(parts["scaled"], DIGITS_TOTAL),
-                     "regularizer": format_number(parts["regularizer"], DIGITS_TOTAL),
-                     "gradient": format_number(grad, DIGITS_TOTAL),
+                     "per_example": [_num(v, EXAMPLE_DIGITS) for v in parts["per_example"][:SHOWN_EXAMPLES]],
+                     "scaled": _num(parts["scaled"], DIGITS_TOTAL),
+                     "regularizer": _num(parts["regularizer"], DIGITS_TOTAL),
+                     "gradient": _num(grad, DIGITS_TOTAL),
                      "updated": None if eta is None else format_number(value - eta * grad, DIGITS_TOTAL)})
     return rows
 
