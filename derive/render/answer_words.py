@@ -156,7 +156,7 @@ def batch_words(net: Network, style: Style) -> dict | None:
         return None
     section = batch_section(net, style)
     return {key: section[key] for key in ("m", "batched", "mean", "loss", "penalty", "penalty_values",
-                                          "biases_regularized", "per_example", "bias_input", "ng")} | \
+                                          "biases_regularized", "per_example", "bias_input", "ng", "l2")} | \
         {"regularized": spec.regularization.active, "weight": section["weight"], "bias": section["bias"]}
 
 

@@ -86,7 +86,7 @@ def batch_section(net: Network, style: Style) -> dict | None:
                  rf"{batch_latex(model, style.sym('delta', 'l', style.to), reg_latex(spec, b) if spec.regularization.covers('b') else '')}"
                  if spec.bias else None),
         "bias_input": rf"\partial z^{{(l)}}_{{{style.to},[n]}}/\partial {b} = 1",
-        "reg_weight": reg_latex(spec, w) or None,
+        "reg_weight": reg_latex(spec, w) or None, "l2": spec.regularization.l2 != 0,
         "ng": ng_convention(spec), "folded": folded_convention(spec),
         "matrix": matrix_lines(spec, style, general_sizes()),
         "layers": [{"layer": l, "lines": matrix_lines(spec, style, layer_sizes(spec, l))}
@@ -141,7 +141,8 @@ def matrix_lines(spec, style: Style, s: dict) -> list[str]:
     b, b_row = rf"\boldsymbol{{b}}^{{({l})}}", rf"(\boldsymbol{{b}}^{{({l})}})^{{\top}}"
     ones, ones_t = r"\mathbf{1}", r"\mathbf{1}^{\top}"
     A_t, W_next_t = rf"({A_prev})^{{\top}}", rf"({W_next})^{{\top}}"
-    s_tex = r"\frac{1}{m}\, " if spec.training.reduction == "mean" and spec.training.batched else ""
+    # the mean's 1/m, in the general form even for m = 1 (it is what a minibatch would use)
+    s_tex = r"\frac{1}{m}\, " if spec.training.reduction == "mean" and m != "1" else ""
     reg = reg_latex(spec, W)
     if row:
         bias = f" + {_u((m, '1'), ones)}\\, {_u(('1', n), b_row)}" if spec.bias else ""

@@ -77,12 +77,12 @@ def _layers(net: Network, style: Style, trace_n, layers) -> list[dict]:
 
 def batch_examples(net: Network, style: Style, values, trace, layers, vector) -> list[dict]:
     """The first SHOWN_EXAMPLES examples: x, y, loss and the z, a, delta table of each."""
-    out = []
+    out, losses = [], np.atleast_1d(trace.losses)  # each example's own loss, without R
     for n in range(min(values.batch, SHOWN_EXAMPLES)):
         t = trace.example(n) if values.batch > 1 else trace
         x, y = values.examples[n]
         out.append({"n": n + 1, "x": vector(style, x), "y": vector(style, y),
-                    "loss": format_number(float(t.loss), DIGITS_TOTAL), "layers": _layers(net, style, t, layers)})
+                    "loss": format_number(float(losses[n]), DIGITS_TOTAL), "layers": _layers(net, style, t, layers)})
     return out
 
 
