@@ -81,7 +81,7 @@ def network_section(net: Network, style: Style) -> dict:
         "weight": style.w("l", "j", style.frm), "to": style.to, "from": style.frm,
         "example_weight": style.latex(net.model.W(1, 1, spec.layers[0])),
         "example_from": spec.layers[0],
-        "notation": style.notation, "loss_symbol": style.L,
+        "notation": style.notation, "loss_symbol": style.L, "row": spec.row_layout,
     }
 
 
