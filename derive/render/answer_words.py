@@ -157,7 +157,8 @@ def batch_words(net: Network, style: Style) -> dict | None:
     section = batch_section(net, style)
     return {key: section[key] for key in ("m", "batched", "mean", "loss", "penalty", "penalty_values",
                                           "biases_regularized", "per_example", "bias_input", "ng", "l2")} | \
-        {"regularized": spec.regularization.active, "weight": section["weight"], "bias": section["bias"]}
+        {"regularized": spec.regularization.active, "weight": section["weight"], "bias": section["bias"],
+         "loss_symbol": style.L}
 
 
 def param_batch(net: Network, p: Param, style: Style, factored: str, numbers: dict | None) -> dict | None:

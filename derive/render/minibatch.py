@@ -87,7 +87,7 @@ def batch_section(net: Network, style: Style) -> dict | None:
                  if spec.bias else None),
         "bias_input": rf"\partial z^{{(l)}}_{{{style.to},[n]}}/\partial {b} = 1",
         "reg_weight": reg_latex(spec, w) or None, "l2": spec.regularization.l2 != 0,
-        "ng": ng_convention(spec), "folded": folded_convention(spec),
+        "ng": ng_convention(spec), "folded": folded_convention(spec, style),
         "matrix": matrix_lines(spec, style, general_sizes()),
         "layers": [{"layer": l, "lines": matrix_lines(spec, style, layer_sizes(spec, l))}
                    for l in range(spec.depth, 0, -1)][:LISTED_LAYERS],
@@ -104,13 +104,12 @@ def ng_convention(spec) -> dict:
             "lambda": r"\frac{\lambda}{2m} \sum \lVert W^{[l]} \rVert_F^{2}"}
 
 
-def folded_convention(spec) -> dict:
+def folded_convention(spec, style: Style) -> dict:
     """The generated code's: the output delta divided by m once, no 1/m after it."""
-    L = spec.depth
+    L, dw = spec.depth, rf"\partial {style.L}/\partial W^{{(l)}}"
     return {"dz": rf"\widetilde{{dZ}}^{{({L})}} = \frac{{1}}{{m}}\, dZ^{{({L})}}",
-            "dw": (r"\partial L/\partial W^{(l)} = (A^{(l-1)})^{\top}\, \widetilde{dZ}^{(l)}"
-                   if spec.row_layout else
-                   r"\partial L/\partial W^{(l)} = \widetilde{dZ}^{(l)}\, (A^{(l-1)})^{\top}")}
+            "dw": (rf"{dw} = (A^{{(l-1)}})^{{\top}}\, \widetilde{{dZ}}^{{(l)}}" if spec.row_layout else
+                   rf"{dw} = \widetilde{{dZ}}^{{(l)}}\, (A^{{(l-1)}})^{{\top}}")}
 
 
 def general_sizes() -> dict:
