@@ -76,21 +76,22 @@ def batch_section(net: Network, style: Style) -> dict | None:
     b = style.sym("b", "l", style.to)
     total = rf"{L} = {scale_latex(model)}\sum_{{n=1}}^{{m}} {L}_{{[n]}}" if t.batched else f"{L} = {L}_{{[1]}}"
     penalty = penalty_latex(spec, style)
+    b_reg = reg_latex(spec, b) if spec.regularization.covers("b") else ""
+    shown_layers = range(spec.depth, max(spec.depth - LISTED_LAYERS, 0), -1)  # from the output back
     return {
         "m": t.batch, "batched": t.batched, "mean": t.reduction == "mean", "row": t.row,
         "loss": total + (" + R" if penalty else ""), "penalty": penalty,
         "penalty_values": reg_values(spec), "biases_regularized": spec.regularization.covers("b"),
         "per_example": rf"{L}_{{[n]}}",
         "weight": rf"{style.d_loss(w)} = {batch_latex(model, per_w, reg_latex(spec, w))}",
-        "bias": (rf"{style.d_loss(b)} = "
-                 rf"{batch_latex(model, style.sym('delta', 'l', style.to), reg_latex(spec, b) if spec.regularization.covers('b') else '')}"
+        "bias": (f"{style.d_loss(b)} = {batch_latex(model, style.sym('delta', 'l', style.to), b_reg)}"
                  if spec.bias else None),
         "bias_input": rf"\partial z^{{(l)}}_{{{style.to},[n]}}/\partial {b} = 1",
         "reg_weight": reg_latex(spec, w) or None, "l2": spec.regularization.l2 != 0,
         "ng": ng_convention(spec), "folded": folded_convention(spec, style),
         "matrix": matrix_lines(spec, style, general_sizes()),
         "layers": [{"layer": l, "lines": matrix_lines(spec, style, layer_sizes(spec, l))}
-                   for l in range(spec.depth, 0, -1)][:LISTED_LAYERS],
+                   for l in shown_layers],
         "all_layers": spec.depth <= LISTED_LAYERS,
         "transpose": transpose_reason(spec),
     }
