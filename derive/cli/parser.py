@@ -75,7 +75,9 @@ def _which_parser(sub) -> None:
     # the names are answer_words.QUESTIONS (not imported here: --help loads no SymPy)
     p.add_argument("--question", default="auto",
                    help="what the answer opens with: auto (from the parameter), which, output, "
-                        "hidden, bias, p-y (why p - y after softmax), transpose (why W^T delta)")
+                        "hidden, bias, p-y (why p - y after softmax), transpose (why W^T delta), "
+                        "bias-batch (why bias gradients are summed over a minibatch), "
+                        "l2 (what the regulariser adds)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ from ..errors import SpecError
 from ..calculus.model import Param
 from ..calculus.paths import Path, count_paths, path_product, paths
 from ..render.formulas import Style, format_number
+from ..render.minibatch_example import SHOWN_EXAMPLES, example_gradient, parameter_value, regularizer_value
 from ..render.roles import colour_definitions
 from ..render.templating import environment, render
 
@@ -40,6 +41,8 @@ from ..render.templating import environment, render
 LISTED_PATHS = 8
 #: Paths listed in --json; more is an error naming the count (raise it here).
 JSON_MAX_PATHS = 4096
+#: Paths times examples whose values --json sums for a minibatch (each a 30-digit evaluation).
+JSON_BATCH_EVALUATIONS = 2048
 #: Layers written out one by one in the general answer; deeper nets are elided.
 LISTED_LAYERS = 6
 
@@ -76,11 +79,42 @@ class ParamAnswer:
             return None
         return self.network.gradients(self.values)[self.param.name]
 
-    def path_value(self, path: Path) -> float:
+    def path_value(self, path: Path, n: int = 0) -> float:
+        """The path's product at example n (0-based) of the values: one example's chain rule."""
         from ..check.evaluate import evaluate_expr
 
-        return evaluate_expr(path_product(path, simplified=True), self.network.model,
-                             self.trace, self.values)
+        trace, values = self.trace, self.values
+        if values.batch > 1:
+            trace, values = trace.example(n), values.example(n)
+        return evaluate_expr(path_product(path, simplified=True), self.network.model, trace, values)
+
+    @cached_property
+    def batch(self) -> dict | None:
+        """A minibatch or a regulariser at the values: each example's own gradient (the
+        engine's delta_n a_n), the listed paths' values for the first `SHOWN_EXAMPLES`,
+        the scaled sum, dR/dp and the total (the engine's dL/dp); None for one example
+        without a regulariser, or without values."""
+        if self.values is None or self.network.spec.training.single:
+            return None
+        net, p, m = self.network, self.param, self.values.batch
+        trace_n = (lambda n: self.trace.example(n)) if m > 1 else (lambda n: self.trace)  # noqa: E731
+        per = [example_gradient(p, trace_n(n)) for n in range(m)]
+        listed = self.listed if self.complete else []
+        examples = [{"n": n + 1, "value": per[n], "paths": [self.path_value(q, n) for q in listed]}
+                    for n in range(min(m, SHOWN_EXAMPLES))]
+        scaled = net.spec.training.scale * sum(per)
+        return {"m": m, "per_example": per, "examples": examples, "scaled": scaled,
+                "regularizer": regularizer_value(net, p, parameter_value(self.values, p)),
+                "total": self.value}
+
+    def batch_path_values(self, listed: list[Path]) -> list[float] | None:
+        """Each path summed over the batch with the loss's scale, s sum_n path_n: with dR/dp
+        they add up to the gradient.  None past `JSON_BATCH_EVALUATIONS` path-examples (each
+        is a 30-digit evaluation; `batch.per_example` still has every example's gradient)."""
+        s, m = self.network.spec.training.scale, self.values.batch
+        if m * len(listed) > JSON_BATCH_EVALUATIONS:
+            return None
+        return [s * sum(self.path_value(q, n) for n in range(m)) for q in listed]
 
     def to_json(self, style: Style = Style(fold_sums=0)) -> dict:
         """Each factor's LaTeX is the expression `which` and the documents print for it;
@@ -97,8 +131,25 @@ class ParamAnswer:
                 "edges": [route_edges(q) for q in listed],
                 "latex": style.latex(self.network.gradient(self.param).simplified),
                 "value": _finite(self.value),
-                "path_values": None if self.value is None else
-                [_finite(self.path_value(q)) for q in listed]}
+                "path_values": self._path_values(listed),
+                **self._batch_json()}
+
+    def _path_values(self, listed: list[Path]) -> list | None:
+        if self.value is None:
+            return None
+        values = self.batch_path_values(listed) if self.batch else [self.path_value(q) for q in listed]
+        return None if values is None else [_finite(v) for v in values]
+
+    def _batch_json(self) -> dict:
+        """The "batch" entry, only for a minibatch or a regulariser (other JSON stays as it was)."""
+        if self.network.spec.training.single:
+            return {}
+        b = self.batch
+        t = self.network.spec.training
+        return {"batch": {"m": t.batch, "reduction": t.reduction, "scale": t.scale,
+                          "per_example": None if b is None else [_finite(v) for v in b["per_example"]],
+                          "scaled_sum": None if b is None else _finite(b["scaled"]),
+                          "regularizer": None if b is None else _finite(b["regularizer"])}}
 
     def summary_json(self, style: Style = Style(fold_sums=0)) -> dict:
         """The general answer's entry for this (representative) parameter."""
@@ -120,7 +171,9 @@ class ParamAnswer:
                    sum_form=None if self.complete else chain.sum_over_paths(net, p, style),
                    value=None if self.value is None else format_number(self.value))
         ctx["path_values"] = (words.number_sum([self.path_value(q) for q in self.listed])
-                              if self.value is not None and self.complete and self.count > 1 else "")
+                              if self.value is not None and self.complete and self.count > 1
+                              and self.batch is None else "")  # a minibatch: per example, below
+        ctx["batch"] = words.param_batch(net, p, style, ctx["factored"], self.batch)
         return ctx
 
 
@@ -180,7 +233,7 @@ class Answer:
         return self.markdown()
 
     def style(self, target: str) -> Style:
-        return Style(self.notation, self.loss_symbol, target)
+        return Style(self.notation, self.loss_symbol, target, row=self.network.spec.row_layout)
 
     def to_json(self) -> dict:
         plain = Style(self.notation, self.loss_symbol, "md", fold_sums=0)  # sums written out, as grad does
@@ -194,7 +247,8 @@ class Answer:
                 "question": self.question, "transpose": words.transpose_words(net, style),
                 "colour_key": style.legend(), "colour_definitions": colour_definitions(),
                 "parts": [part.context(style) for part in self.parts],
-                "deltas": chain.delta_lines(net, style), "elided": self.elided}
+                "deltas": chain.delta_lines(net, style), "elided": self.elided,
+                "batch": words.batch_words(net, style)}
 
     def markdown(self) -> str:
         """The answer as Markdown with MathJax math, ready to paste into a post."""

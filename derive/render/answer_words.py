@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import sympy
 
 from .chain import delta_form
+from .minibatch import batch_section
+from .batchform import batch_latex, regularizer_term
 from .content import matrix_form, recursion_section
 from ..errors import SpecError
 from .formulas import Style, format_number
@@ -39,6 +41,8 @@ QUESTIONS: dict[str, str] = {
     "bias": "a bias",
     "p-y": "why is the output delta p - y? (softmax with cross-entropy)",
     "transpose": "why does the delta go back through W transpose?",
+    "bias-batch": "how are bias gradients computed over a minibatch? (why summed)",
+    "l2": "what does the regulariser (l2, l1) add to the gradient?",
 }
 
 
@@ -72,8 +76,14 @@ def _mismatch(net: Network, p: Param | None, asked: str) -> str | None:
         return f"{p.name} is in layer {p.layer}, not the output layer {spec.depth}"
     if asked == "hidden" and p.layer == spec.depth:
         return f"{p.name} is in the output layer"
-    if asked == "bias" and p.kind != "b":
+    if asked in ("bias", "bias-batch") and p is not None and p.kind != "b":
         return f"{p.name} is not a bias"
+    if asked == "bias-batch" and p is None:
+        return "give a bias (PARAM), e.g. b1[1]"
+    if asked == "bias-batch" and not spec.training.batched:
+        return "the network takes one example (batch = 1); give --batch M or batch = M in the spec"
+    if asked == "l2" and not spec.regularization.active:
+        return "the network has no regulariser; give --l2 LAMBDA or [regularization] l2 = ... in the spec"
     return None
 
 
@@ -138,6 +148,46 @@ def network_words(net: Network, style: Style) -> dict:
                             if spec.softmax_output else "")}
 
 
+def batch_words(net: Network, style: Style) -> dict | None:
+    """The minibatch and the regulariser as the answer states them (minibatch.py's section),
+    or None for one example without a regulariser, whose answers stay as they were."""
+    spec = net.spec
+    if spec.training.single:
+        return None
+    section = batch_section(net, style)
+    return {key: section[key] for key in ("m", "batched", "mean", "loss", "penalty", "penalty_values",
+                                          "biases_regularized", "per_example", "bias_input", "ng", "l2")} | \
+        {"regularized": spec.regularization.active, "weight": section["weight"], "bias": section["bias"],
+         "loss_symbol": style.L}
+
+
+def param_batch(net: Network, p: Param, style: Style, factored: str, numbers: dict | None) -> dict | None:
+    """One parameter's gradient over the batch: the formula (batchform.py's `batch_latex`
+    around its delta form, plus dR/dp) and, with values, each example's paths and the sum."""
+    if net.spec.training.single:
+        return None
+    reg_tex = regularizer_term(net, p, "latex")
+    out = {"formula": batch_latex(net.model, factored, reg_tex), "reg": reg_tex or None,
+           "examples": None}
+    if numbers is None:
+        return out
+    t = net.spec.training
+    symbol = style.latex(net.model.symbol(p))
+    out["examples"] = [{"n": e["n"], "value": format_number(e["value"] + 0.0),
+                        "lhs": style.inline_partial(symbol, rf"{style.L}_{{[{e['n']}]}}"),
+                        "paths": number_sum(e["paths"]) if len(e["paths"]) > 1 else None}
+                       for e in numbers["examples"]]
+    out["all_examples"] = len(numbers["examples"]) == numbers["m"]
+    inside = number_sum(numbers["per_example"]) if out["all_examples"] else r"\dots"
+    scale = rf"\frac{{1}}{{{numbers['m']}}}" if t.batched and t.reduction == "mean" else ""
+    out["sum"] = (rf"{scale}\bigl({inside}\bigr) = {format_number(numbers['scaled'])}"
+                  if t.batched else format_number(numbers["scaled"]))
+    r = numbers["regularizer"]
+    out["reg_value"] = ((" - " if r < 0 else " + ") + format_number(abs(r))) if reg_tex else None
+    out["total"] = format_number(numbers["total"])
+    return out
+
+
 def output_step(net: Network, style: Style) -> str:
     """delta(L)_j from its definition to this network's form, as the document writes it."""
     rec = recursion_section(net, style)
@@ -148,9 +198,11 @@ def transpose_words(net: Network, style: Style) -> dict:
     """Why the backward sum over i is a transpose: the entry, the matrix form."""
     up, j = "l+1", "j"
     w = style.w(up, "i", j)
+    row = net.spec.row_layout  # delta as a row vector: delta W^T, the transpose on the right
+    column = (rf"\bigl(\boldsymbol{{\delta}}^{{({up})}} (W^{{({up})}})^{{\top}}\bigr)_{{{j}}}" if row else
+              rf"\bigl((W^{{({up})}})^{{\top}} \boldsymbol{{\delta}}^{{({up})}}\bigr)_{{{j}}}")
     return {"entry": rf"\sum_{{i}} {w}\, {style.sym('delta', up, 'i')}",
-            "matrix": matrix_form(net, style)["bp2"], "weight": w,
-            "column": rf"\bigl((W^{{({up})}})^{{\top}} \boldsymbol{{\delta}}^{{({up})}}\bigr)_{{{j}}}"}
+            "matrix": matrix_form(net, style)["bp2"], "weight": w, "column": column, "row": row}
 
 
 def param_words(net: Network, p: Param, style: Style) -> dict:

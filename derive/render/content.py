@@ -75,15 +75,21 @@ def network_section(net: Network, style: Style) -> dict:
         "loss": rf"{style.L} = {spec.loss.latex}",
         "definitions": [definition(style, row) for row in _distinct(spec.activations)],
         "kink": any(row.kink for row in spec.activations),
-        "z": rf"z^{{(l)}}_{{j}} = \sum_{{{style.frm}}} {style.w('l', 'j', style.frm)}\, "
-             rf"a^{{(l-1)}}_{{{style.frm}}}" + (r" + b^{(l)}_{j}" if spec.bias else ""),
+        "z": _z_general(spec, style),
         "a": r"a^{(l)}_{j} = f_l\bigl(z^{(l)}_{j}\bigr)",
         "a0": r"a^{(0)}_{k} = x_{k}" if style.notation == "nielsen" else r"a^{(0)}_{i} = x_{i}",
         "weight": style.w("l", "j", style.frm), "to": style.to, "from": style.frm,
         "example_weight": style.latex(net.model.W(1, 1, spec.layers[0])),
         "example_from": spec.layers[0],
-        "notation": style.notation, "loss_symbol": style.L,
+        "notation": style.notation, "loss_symbol": style.L, "row": spec.row_layout,
     }
+
+
+def _z_general(spec, style: Style) -> str:
+    """z_j = sum_k W_jk a_k + b_j; in the row layout a_k W_kj, as Z = A W + b reads."""
+    w, a = style.w("l", "j", style.frm), rf"a^{{(l-1)}}_{{{style.frm}}}"
+    terms = rf"{a}\, {w}" if spec.row_layout else rf"{w}\, {a}"
+    return rf"z^{{(l)}}_{{j}} = \sum_{{{style.frm}}} {terms}" + (r" + b^{(l)}_{j}" if spec.bias else "")
 
 
 def default_title(spec) -> str:
@@ -241,19 +247,22 @@ def matrix_form(net: Network, style: Style) -> dict:
         f_out = vparens(activation_derivative(style, out_row, L, vector=True), fprime(out_row))
         bp1_special = rf"{grad} \odot {f_out}"
     hidden = []
+    back = lambda up: (rf"{bold(DELTA, up)} \bigl(W^{{({up})}}\bigr)^{{\top}}" if spec.row_layout  # noqa: E731
+                       else rf"\bigl(W^{{({up})}}\bigr)^{{\top}} {bold(DELTA, up)}")
     for first, last, row in layer_groups(net, 1, L - 1):
         l = first if first == last else "l"  # one layer: its number, not "for l = 1: ... (l)"
         f_l = vparens(activation_derivative(style, row, l, vector=True), fprime(row))
         hidden.append({"range": layer_range(first, last),
-                       "equation": rf"{bold(DELTA, l)} = \bigl(W^{{({_plus(l)})}}\bigr)^{{\top}} "
-                                   rf"{bold(DELTA, _plus(l))} \odot {f_l}"})
+                       "equation": rf"{bold(DELTA, l)} = {back(_plus(l))} \odot {f_l}"})
     return {
         "bp1": bp1, "bp1_special": bp1_special,
-        "bp2": rf"{bold(DELTA, 'l')} = \bigl(W^{{(l+1)}}\bigr)^{{\top}} {bold(DELTA, 'l+1')}"
-               rf" \odot f_l'\bigl({bold('z', 'l')}\bigr)",
+        "bp2": rf"{bold(DELTA, 'l')} = {back('l+1')} \odot f_l'\bigl({bold('z', 'l')}\bigr)",
         "bp2_special": hidden,
         "bp3": rf"\frac{{\partial {style.L}}}{{\partial {bold('b', 'l')}}} = {bold(DELTA, 'l')}"
                if spec.bias else None,
-        "bp4": rf"\frac{{\partial {style.L}}}{{\partial W^{{(l)}}}} = {bold(DELTA, 'l')}"
-               rf" \bigl({bold('a', 'l-1')}\bigr)^{{\top}}",
+        # the row layout: row vectors, W(l) n_(l-1) x n_l, so the outer product is a^T delta
+        "bp4": rf"\frac{{\partial {style.L}}}{{\partial W^{{(l)}}}} = " + (
+            rf"\bigl({bold('a', 'l-1')}\bigr)^{{\top}} {bold(DELTA, 'l')}" if spec.row_layout else
+            rf"{bold(DELTA, 'l')} \bigl({bold('a', 'l-1')}\bigr)^{{\top}}"),
+        "row": spec.row_layout,
     }

@@ -41,6 +41,7 @@ from ..calculus.model import Param
 from .pdf import compile_pdf, find_engine, latex_source, missing_engine_message, paper_option
 from .templating import environment, escape_pdf_string, locate_tex_line, render
 from .worked import check_section, example_section, param_rows
+from .minibatch import batch_section
 
 if TYPE_CHECKING:
     from ..api import Network
@@ -116,10 +117,15 @@ def plan(net: Network, params: str | None = None, snippet: bool = False, notatio
 
 def context(pl: Plan, target: str, figure: str | None = None) -> dict:
     """Everything the templates of one language (`tex` or `md`) need, printed."""
-    net, style = pl.net, Style(pl.notation, pl.loss_symbol, target)
+    net = pl.net
+    style = Style(pl.notation, pl.loss_symbol, target, row=net.spec.row_layout)
     values, run = net.spec.values, pl.run
     trace = run[0] if run else None
+    batch = batch_section(net, style)
     return {
+        "batch": batch,
+        # Markdown numbers its headings by hand: the batch section shifts the later ones
+        "sections": section_numbers(batch is not None),
         "title": net.spec.title or default_title(net.spec),
         "parts": pl.parts,
         "chosen_params": param_rows(net, style, pl.chosen, values, run) if run else None,
@@ -138,6 +144,12 @@ def context(pl: Plan, target: str, figure: str | None = None) -> dict:
         "highlight_inline": style.inline_partial(style.latex(net.model.symbol(pl.highlight)))
                             if pl.highlight else None,
     }
+
+
+def section_numbers(with_batch: bool) -> dict:
+    """The numbers of the sections after the delta recursion (5), for Markdown headings."""
+    first = 7 if with_batch else 6
+    return {"batch": 6, "results": first, "example": first + 1, "verification": first + 2}
 
 
 def _diagram(pl: Plan, kind: str) -> str | None:

@@ -34,6 +34,9 @@ class Style:
     loss_symbol: str = "L"
     target: str = "tex"
     fold_sums: int = 5
+    #: The row layout (spec.training.layout): general weights read W^{(l)}_{kj}, as the
+    #: printer already writes a concrete row-layout weight (model.RowWeight).
+    row: bool = False
     settings: dict = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
@@ -69,8 +72,9 @@ class Style:
         return "k" if self.notation == "nielsen" else "i"
 
     def w(self, layer, to, frm) -> str:
-        """The weight from neuron `frm` of layer-1 to neuron `to` of `layer`."""
-        idx = (to, frm) if self.notation == "nielsen" else (frm, to)
+        """The weight from neuron `frm` of layer-1 to neuron `to` of `layer` (indices in the
+        layout's order: the row layout swaps them, as the user's W<l>[k,j] does)."""
+        idx = (to, frm) if (self.notation == "nielsen") != self.row else (frm, to)
         sep = "," if any(len(str(i)) > 1 for i in idx) else ""
         return f"W^{{({layer})}}_{{{sep.join(map(str, idx))}}}"
 

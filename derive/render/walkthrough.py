@@ -32,6 +32,7 @@ from ..calculus.model import Param
 from ..calculus.paths import count_paths, path_product, paths
 from .printing import partial_latex
 from .worked import DIGITS
+from .batchform import batch_latex, regularizer_term
 
 if TYPE_CHECKING:
     from ..api import Network
@@ -50,7 +51,7 @@ def default_params(net: Network) -> list[Param]:
     deeper, the last two layers and the first."""
     L = net.spec.depth
     layers = range(L, 0, -1) if L <= 4 else (L, L - 1, 1)
-    return [Param(l, "W", 1, 1) for l in layers]
+    return [net.model.weight(l, 1, 1) for l in layers]
 
 
 def choose(net: Network, text: str | None) -> list[Param]:
@@ -68,7 +69,11 @@ def choose(net: Network, text: str | None) -> list[Param]:
 
 # -- the chain rule -----------------------------------------------------------------
 def chain(net: Network, p: Param, style: Style, trace=None, values=None) -> dict:
-    """Everything the chain-rule template says about one parameter."""
+    """Everything the chain-rule template says about one parameter (for a minibatch,
+    the values are example 1's: the paths are one example's chain rule)."""
+    batched = trace is not None and values.batch > 1
+    if batched:
+        trace, values = trace.example(0), values.example(0)
     d = net.derivation
     count = count_paths(d, p)
     out = {"name": p.name, "partial": partial_latex(p, **style.settings), "count": count,
@@ -90,6 +95,9 @@ def chain(net: Network, p: Param, style: Style, trace=None, values=None) -> dict
         out["result"] = printer.delta_form(net, p, style)
     if trace is not None:
         out["value"] = format_number(_gradient_value(net, p, trace), DIGITS)
+    # a minibatch: the paths are one example's; their values are example 1's (the
+    # document's batch section sums the examples), said so in the sentence
+    out["example_loss"] = rf"{style.L}_{{[1]}}" if batched else None
     return out
 
 
@@ -131,9 +139,18 @@ def results(net: Network, style: Style) -> dict:
     """Section 6: every gradient (small networks) or one weight per layer."""
     small = net.spec.parameter_count <= SMALL_PARAMETERS
     # large: the first weight of every layer (a bias's gradient is its delta, shown with it)
-    chosen = list(net.params()) if small else [Param(l, "W", 1, 1) for l in range(1, net.spec.depth + 1)]
-    rows = [{"name": q.name, **result_latex(net, q, style)} for q in chosen]
+    chosen = list(net.params()) if small else [net.model.weight(l, 1, 1) for l in range(1, net.spec.depth + 1)]
+    rows = [{"name": q.name, **_batched(net, q, style, result_latex(net, q, style))} for q in chosen]
     return {"small": small, "rows": rows, "count": net.spec.parameter_count,
             "general_w": rf"{style.d_loss(style.w('l', 'j', style.frm))} = "
                          rf"{style.sym('delta', 'l', 'j')}\, {style.a('l-1', style.frm)}",
             "delta_symbol": DELTA}
+
+
+def _batched(net: Network, p: Param, style: Style, result: dict) -> dict:
+    r"""A result row for the loss that is trained: \frac{1}{m} \sum_n (...)_{[n]} + dR/dp
+    (batchform.py, as grad prints it), unchanged for one example without a regulariser."""
+    if net.spec.training.single:
+        return result
+    rhs = batch_latex(net.model, result["rhs"], regularizer_term(net, p, "latex"))
+    return {**result, "rhs": rhs, "equation": f"{result['lhs']} = {rhs}"}

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DeriveError
+from . import minibatch_example as mex
 from .formulas import Style, format_number
 from ..calculus.model import Param
-from ..check.numeric import as_arrays
+from ..check.numeric import as_arrays, regularizer
 from ..check.verify import ATOL, RTOL
 
 if TYPE_CHECKING:
@@ -64,7 +65,11 @@ def loss_after_step(net: Network, values, run) -> float:
     W = {l: W[l] - eta * gW[l] for l in W}
     b = {l: b[l] - eta * gb[l] for l in b} if net.spec.bias else b
     ev = net.evaluator
-    return float(ev.loss_at(ev.forward(x, W, b), y))
+    losses = ev.loss_at(ev.forward(x, W, b), y)
+    if net.spec.training.single:
+        return float(losses)
+    # a minibatch or a regulariser: the loss that is trained, s sum_n L_n + R (training.py)
+    return float(net.spec.training.scale * np.sum(losses) + regularizer(net.spec, W, b))
 
 
 def example_section(net: Network, style: Style, values, run) -> dict | None:
@@ -73,23 +78,25 @@ def example_section(net: Network, style: Style, values, run) -> dict | None:
         return None
     trace, gW, gb = run
     spec, m = net.spec, net.model
+    first = trace.example(0) if values.batch > 1 else trace  # a minibatch: example 1 stands in
     small_neurons = sum(spec.layers[1:]) <= SMALL_NEURONS
     layers = []
     shown = range(1, spec.depth + 1) if small_neurons else [spec.depth]
     for l in shown:
-        rows = [{"j": j, "z": format_number(float(trace.z[l][j - 1]), DIGITS),
-                 "a": format_number(float(trace.a[l][j - 1]), DIGITS),
-                 "delta": format_number(float(trace.delta[l][j - 1]), DIGITS),
+        rows = [{"j": j, "z": format_number(float(first.z[l][j - 1]), DIGITS),
+                 "a": format_number(float(first.a[l][j - 1]), DIGITS),
+                 "delta": format_number(float(first.delta[l][j - 1]), DIGITS),
                  "z_symbol": style.latex(m.z(l, j)), "a_symbol": style.latex(m.a(l, j)),
                  "delta_symbol": style.latex(m.delta(l, j))} for j in range(1, spec.layers[l] + 1)]
         layers.append({"layer": l, "rows": rows, "activation": spec.activations[l - 1].latex})
     small = spec.parameter_count <= SMALL_PARAMETERS
     params = list(net.params()) if small else [
         q for l in range(1, spec.depth + 1)
-        for q in ([Param(l, "W", 1, 1)] + ([Param(l, "b", 1)] if spec.bias else []))]
+        for q in ([m.weight(l, 1, 1)] + ([Param(l, "b", 1)] if spec.bias else []))]
     eta = values.learning_rate
     rows = param_rows(net, style, params, values, run)
     return {
+        "batch": None if spec.training.single else _batch(net, style, values, run, params, shown),
         "x": _vector(style, values.x), "y": _vector(style, values.y),
         "shortened": any(r"\dots" in _vector(style, v) for v in (values.x, values.y)),
         "loss": format_number(trace.loss, DIGITS), "layers": layers, "all_layers": small_neurons,
@@ -99,6 +106,17 @@ def example_section(net: Network, style: Style, values, run) -> dict | None:
         "norms": None if small_neurons else _norms(net, trace, gW),
         "digits": DIGITS,
     }
+
+
+def _batch(net: Network, style: Style, values, run, params, layers) -> dict:
+    """The minibatch's worked example (minibatch_example.py): every example, then the sum."""
+    t = net.spec.training
+    return {"m": values.batch, "mean": t.reduction == "mean", "batched": t.batched,
+            "examples": mex.batch_examples(net, style, values, run[0], layers, _vector),
+            "all_examples": values.batch <= mex.SHOWN_EXAMPLES,
+            "params": mex.batch_rows(net, style, params, values, run),
+            "loss": mex.batch_loss(net, values, run[0]),
+            "regularized": net.spec.regularization.active}
 
 
 def param_rows(net: Network, style: Style, params, values, run) -> list[dict]:
