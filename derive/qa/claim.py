@@ -51,8 +51,22 @@ DELTA_NOTE = ("delta<l>[j] is dL/dz<l>[j]: the numbers take it from central diff
               "of the forward pass, not from the derivation")
 
 
+class VerdictDisplay:
+    """How every verdict shows itself: `str` is `text()`, and Jupyter gets the verdict in bold
+    with the details as the CLI prints them (scalar, matrix and stack claims alike)."""
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_markdown_(self) -> str:
+        head, *rest = self.text().splitlines()
+        verdict, _, formula = head.partition(": ")
+        body = "\n".join(line.strip() for line in rest)
+        return f"**{verdict}**: `{formula}`" + (f"\n\n```\n{body}\n```" if body else "")
+
+
 @dataclass
-class Verdict:
+class Verdict(VerdictDisplay):
     """The outcome of `check_claim` (the --json object is `to_json`)."""
 
     parameter: str
@@ -69,16 +83,6 @@ class Verdict:
 
     def __repr__(self) -> str:
         return f"Verdict({self.parameter}: {'correct' if self.correct else 'incorrect'}, {self.method})"
-
-    def __str__(self) -> str:
-        return self.text()
-
-    def _repr_markdown_(self) -> str:
-        """Jupyter's display: the verdict in bold, the details as the CLI prints them."""
-        head, *rest = self.text().splitlines()
-        verdict, _, formula = head.partition(": ")
-        body = "\n".join(line.strip() for line in rest)
-        return f"**{verdict}**: `{formula}`" + (f"\n\n```\n{body}\n```" if body else "")
 
     def to_json(self) -> dict:
         return {"parameter": self.parameter, "claim": self.claim, "correct": self.correct,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import matrix_diagnosis
+from .claim import VerdictDisplay
 from .matrix_eval import RTOL, ShapeMismatch, close, evaluate
 from .matrix_expr import parse, shape_text
 from ..check.numeric import as_arrays
@@ -128,7 +129,7 @@ def point(net, layout: Layout, kind: str, layer: int, values) -> Point:
 
 
 @dataclass
-class MatrixVerdict:
+class MatrixVerdict(VerdictDisplay):
     """The outcome of a matrix claim (the --json object is `to_json`)."""
 
     parameter: str
@@ -145,15 +146,6 @@ class MatrixVerdict:
 
     def __repr__(self) -> str:
         return f"MatrixVerdict({self.parameter}: {'correct' if self.correct else 'incorrect'})"
-
-    def __str__(self) -> str:
-        return self.text()
-
-    def _repr_markdown_(self) -> str:
-        head, *rest = self.text().splitlines()
-        verdict, _, formula = head.partition(": ")
-        body = "\n".join(line.strip() for line in rest)
-        return f"**{verdict}**: `{formula}`" + (f"\n\n```\n{body}\n```" if body else "")
 
     def to_json(self) -> dict:
         shape = lambda s: None if s is None else list(s)  # noqa: E731
