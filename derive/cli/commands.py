@@ -17,8 +17,18 @@ from .exits import EXIT_FAILED, EXIT_OK
 DEFAULT_EXAMPLE = Path(__file__).parent.parent / "data" / "default.toml"
 
 
-def load_network(args):
-    """The Network the arguments describe: a spec file, or the shorthand."""
+def load_network(args, stacks: bool = False):
+    """The Network the arguments describe: a spec file, or the shorthand.  A [[layer]]
+    file gives a StackNetwork, which only the commands passing `stacks` read so far."""
+    net = _load_network(args)
+    if not stacks and type(net).__name__ == "StackNetwork":
+        from ..api.stack import unsupported
+
+        raise unsupported(f"derive {args.command}")
+    return net
+
+
+def _load_network(args):
     from ..api import Network, load
 
     values_path = getattr(args, "values", None)
@@ -76,7 +86,13 @@ def _training_flags(args) -> dict:
 def cmd_grad(args) -> int:
     from ..render.report import grad_table, write_grad_json
 
-    net = load_network(args)
+    net = load_network(args, stacks=True)
+    if type(net).__name__ == "StackNetwork":
+        from ..render.report import stack_grad
+
+        for line in stack_grad(net, args.json):
+            print(line)
+        return EXIT_OK
     if args.json:
         write_grad_json(net, sys.stdout, values_only=args.values_only)
     else:
@@ -86,7 +102,11 @@ def cmd_grad(args) -> int:
 
 
 def cmd_check(args) -> int:
-    net = load_network(args)
+    net = load_network(args, stacks=True)
+    if type(net).__name__ == "StackNetwork" and args.against == "torch":
+        from ..api.stack import unsupported
+
+        raise unsupported("derive check --against torch")
     points = 3 if args.points is None else args.points
     report = net.check(points=points, seed=args.seed)
     torch_report = None

@@ -131,3 +131,19 @@ def training_line(spec) -> str:
     over = " over weights and biases" if reg.biases else " over the weights" if terms else ""
     per = "; mean_n[...] is (1/m) sum over the m examples of the per-example form" if t.batched else ""
     return f"L = {' + '.join([total] + terms)}{over}{per}"
+
+
+def stack_grad(net, as_json: bool) -> Iterator[str]:
+    """`derive grad` of a [[layer]] network: the numbers (its formulas are still to come)."""
+    loss, grads = net.loss_and_gradients()
+    if as_json:
+        body = ", ".join(json.dumps(name) + ": " + json.dumps({"value": _num(v)}) for name, v in grads.items())
+        yield '{"loss": ' + json.dumps(_num(loss)) + ', "gradients": {' + body + "}}"
+        return
+    spec = net.spec
+    yield spec.title or spec.describe()
+    yield f"loss L = {loss + 0.0:.9g}"
+    width = max(9, max(len(name) for name in grads))
+    yield f"{'parameter':<{width}}  {'dL/dparam':>16}   (numbers only: formulas of [[layer]] networks are to come)"
+    for name, v in grads.items():
+        yield f"{name:<{width}}  {v:16.9g}"
