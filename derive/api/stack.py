@@ -47,6 +47,15 @@ class StackNetwork:
         return loss, {next(names): float(v) for name, _ in self.spec.parameter_arrays()
                       for v in grads[name].ravel()}
 
+    def entries(self):
+        """(name, layer, letter, 1-based index) of every parameter entry, in order."""
+        import itertools
+
+        for layer in self.spec.layers:
+            for letter, shape in layer.params.items():
+                for idx in itertools.product(*(range(1, n + 1) for n in shape)):
+                    yield f"{letter}{layer.number}[{','.join(map(str, idx))}]", layer, letter, idx
+
     def check(self, values=None, points: int = 3, seed: int | None = None):
         return check_stack(self.spec, self.values(values), points, **({} if seed is None else {"seed": seed}))
 

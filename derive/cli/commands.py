@@ -90,8 +90,10 @@ def cmd_grad(args) -> int:
     if type(net).__name__ == "StackNetwork":
         from ..render.report import stack_grad
 
-        for line in stack_grad(net, args.json):
-            print(line)
+        for chunk in stack_grad(net, args.json, args.values_only):
+            sys.stdout.write(chunk if args.json else chunk + "\n")
+        if args.json:
+            sys.stdout.write("\n")
         return EXIT_OK
     if args.json:
         write_grad_json(net, sys.stdout, values_only=args.values_only)
