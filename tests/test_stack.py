@@ -278,3 +278,9 @@ def test_commands_without_layer_support_say_so_in_one_line(tmp_path, capsys, com
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not read [[layer]] networks yet" in err[0]
+
+
+@pytest.mark.parametrize("table,values", STACKS[::3], ids=[f"stack{i}" for i in range(0, len(STACKS), 3)])
+def test_check_against_torch_passes_on_random_stacks(table, values, tmp_path, capsys):
+    assert main(["check", _write(tmp_path, table, values), "--points", "1", "--against", "torch"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("torch agrees")

@@ -59,6 +59,10 @@ class StackReport:
 
     points: int
     rows: dict[str, list] = field(default_factory=dict)
+    reference: str = "complex-step (h = 1e-30) of the forward pass"
+    tolerance: Tolerance = TOLERANCE
+    agree: str = "all gradients agree"
+    disagree: str = "GRADIENTS DISAGREE"
 
     @property
     def passed(self) -> bool:
@@ -69,7 +73,7 @@ class StackReport:
             r = reference[name]
             err = np.abs(d - r)
             rel = err / np.maximum(np.abs(r), 1e-300)
-            bad = int(np.sum(~TOLERANCE.close(d, r)))
+            bad = int(np.sum(~self.tolerance.close(d, r)))
             row = self.rows.setdefault(name, [d.size, 0.0, 0.0, 0])
             row[1], row[2], row[3] = max(row[1], float(err.max())), max(row[2], float(rel.max())), row[3] + bad
 
@@ -89,9 +93,8 @@ class StackReport:
             result = "ok" if not bad else f"{bad} MISMATCH"
             lines.append(f"{name:<10}{size:>8}  {err:>12.3e}  {rel:>12.3e}  {result}"
                          + (f" ({DIRECTIONS} random directions per point)" if how else ""))
-        lines.append(f"{self.points} point(s); reference: complex-step (h = 1e-30) of the forward pass; "
-                     f"tolerance {TOLERANCE}")
-        lines.append("all gradients agree" if self.passed else "GRADIENTS DISAGREE")
+        lines.append(f"{self.points} point(s); reference: {self.reference}; tolerance {self.tolerance}")
+        lines.append(self.agree if self.passed else self.disagree)
         return "\n".join(lines)
 
 

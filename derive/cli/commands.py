@@ -105,10 +105,8 @@ def cmd_grad(args) -> int:
 
 def cmd_check(args) -> int:
     net = load_network(args, stacks=True)
-    if type(net).__name__ == "StackNetwork" and args.against == "torch":
-        from ..api.stack import unsupported
-
-        raise unsupported("derive check --against torch")
+    if type(net).__name__ == "StackNetwork":
+        return _check_stack(net, args)
     points = 3 if args.points is None else args.points
     report = net.check(points=points, seed=args.seed)
     torch_report = None
@@ -117,6 +115,23 @@ def cmd_check(args) -> int:
 
         kwargs = {} if args.seed is None else {"seed": args.seed}
         torch_report = compare_with_torch(net, points=points, **kwargs)
+    print(report.table())
+    if torch_report is not None:
+        print("\n" + torch_report.table())
+    ok = report.passed and (torch_report is None or torch_report.passed)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _check_stack(net, args) -> int:
+    """`derive check` of a [[layer]] network: complex-step, and torch if asked."""
+    points = 3 if args.points is None else args.points
+    report = net.check(points=points, seed=args.seed)
+    torch_report = None
+    if args.against == "torch":
+        from ..check.stack_torch import compare_stack_with_torch
+
+        kwargs = {} if args.seed is None else {"seed": args.seed}
+        torch_report = compare_stack_with_torch(net.spec, net.values(), points, **kwargs)
     print(report.table())
     if torch_report is not None:
         print("\n" + torch_report.table())
