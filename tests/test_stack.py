@@ -133,12 +133,13 @@ def _random_values(table: dict, rng: random.Random) -> dict:
     else:
         x = nrng.uniform(-1, 1, size=(m,) + spec.input)
     n_out = spec.output_size
+    rows = (m, spec.steps) if table.get("sequence_loss") == "all" else (m,)  # a sequence's every step
     if table["loss"] == "cross_entropy":
-        y = nrng.dirichlet(np.ones(n_out), size=m)
+        y = nrng.dirichlet(np.ones(n_out), size=rows)
     elif table["loss"] == "bce":
-        y = nrng.uniform(0.1, 0.9, size=(m, n_out))
+        y = nrng.uniform(0.1, 0.9, size=rows + (n_out,))
     else:
-        y = nrng.uniform(-1, 1, size=(m, n_out))
+        y = nrng.uniform(-1, 1, size=rows + (n_out,))
     values = {"x": x.tolist(), "y": y.tolist()}
     for name, shape in spec.parameter_arrays():
         values[name] = nrng.uniform(-0.8, 0.8, size=shape).tolist()

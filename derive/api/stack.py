@@ -54,7 +54,7 @@ class StackNetwork:
         for layer in self.spec.layers:
             for letter, shape in layer.params.items():
                 for idx in itertools.product(*(range(1, n + 1) for n in shape)):
-                    yield f"{letter}{layer.number}[{','.join(map(str, idx))}]", layer, letter, idx
+                    yield f"{layer.kind.array_name(letter, layer.number)}[{','.join(map(str, idx))}]", layer, letter, idx
 
     def check(self, values=None, points: int = 3, seed: int | None = None):
         return check_stack(self.spec, self.values(values), points, **({} if seed is None else {"seed": seed}))

@@ -102,15 +102,95 @@ def _pool(dims: int, kind: str):
 
 
 def _dense_forward(layer, x, P, mask=None):
+    """x @ W^T + b on the last axis (a sequence: at every step, as torch.nn.Linear)."""
     z = x @ P["W"].T
     return (z + P["b"] if "b" in P else z), x
 
 
 def _dense_backward(layer, g, x, P):
-    grads = {"W": g.T @ x}
+    flat_g, flat_x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+    grads = {"W": flat_g.T @ flat_x}
     if "b" in P:
-        grads["b"] = g.sum(axis=0)
+        grads["b"] = flat_g.sum(axis=0)
     return g @ P["W"], grads
+
+
+def _rnn(functions):
+    """Elman: h_t = f(W x_t + R h_(t-1) + b), h_0 = 0; the output is every h_t (m, T, units).
+    `functions(layer)` gives the compiled (f, f') of the layer's activation."""
+
+    def forward(layer, x, P, mask=None):
+        f = functions(layer)[0]
+        m, T = x.shape[:2]
+        h, zs, hs = np.zeros((m, P["R"].shape[0]), dtype=np.result_type(x, P["W"])), [], []
+        for t in range(T):
+            z = x[:, t] @ P["W"].T + h @ P["R"].T + P["b"]
+            h = f(z)
+            zs.append(z)
+            hs.append(h)
+        return np.stack(hs, axis=1), (x, np.stack(zs, axis=1), np.stack(hs, axis=1))
+
+    def backward(layer, g, cache, P):
+        """BPTT: dh_t = g_t + R^T dz_(t+1); dz_t = dh_t f'(z_t); W, R, b sum over t."""
+        fprime = functions(layer)[1]
+        x, z, h = cache
+        grads = {k: np.zeros(P[k].shape, dtype=g.dtype) for k in ("W", "R", "b")}
+        dx, carry = np.zeros(x.shape, dtype=g.dtype), 0
+        for t in range(x.shape[1] - 1, -1, -1):
+            dz = (g[:, t] + carry) * fprime(z[:, t])
+            grads["W"] += dz.T @ x[:, t]
+            if t > 0:
+                grads["R"] += dz.T @ h[:, t - 1]
+            grads["b"] += dz.sum(axis=0)
+            dx[:, t] = dz @ P["W"]
+            carry = dz @ P["R"]
+        return dx, grads
+
+    return forward, backward
+
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _lstm_forward(layer, x, P, mask=None):
+    """PyTorch's LSTM: gates i, f, g, o; c_t = f c_(t-1) + i g; h_t = o tanh(c_t); h_0 = c_0 = 0."""
+    m, T = x.shape[:2]
+    n = P["Ri"].shape[0]
+    dtype = np.result_type(x, *P.values())
+    h, c, steps = np.zeros((m, n), dtype=dtype), np.zeros((m, n), dtype=dtype), []
+    for t in range(T):
+        pre = {g: x[:, t] @ P[f"W{g}"].T + h @ P[f"R{g}"].T + P[f"b{g}"] for g in "ifgo"}
+        i, f, o = _sigmoid(pre["i"]), _sigmoid(pre["f"]), _sigmoid(pre["o"])
+        gg = np.tanh(pre["g"])
+        c_prev, c = c, f * c + i * gg
+        h_prev, h = h, o * np.tanh(c)
+        steps.append((i, f, gg, o, c_prev, c, h_prev))
+    return np.stack([s_[6] for s_ in steps[1:]] + [h], axis=1), (x, steps)
+
+
+def _lstm_backward(layer, g, cache, P):
+    """BPTT through the gates; the cell path carries dc_(t-1) = dc_t * f_t."""
+    x, steps = cache
+    grads = {k: np.zeros(v.shape, dtype=g.dtype) for k, v in P.items()}
+    dx = np.zeros(x.shape, dtype=g.dtype)
+    dh_next, dc_next = 0, 0
+    for t in range(x.shape[1] - 1, -1, -1):
+        i, f, gg, o, c_prev, c, h_prev = steps[t]
+        dh = g[:, t] + dh_next
+        tc = np.tanh(c)
+        dc = dc_next + dh * o * (1 - tc ** 2)
+        dpre = {"i": dc * gg * i * (1 - i), "f": dc * c_prev * f * (1 - f),
+                "g": dc * i * (1 - gg ** 2), "o": dh * tc * o * (1 - o)}
+        dh_next = 0
+        for gate, d in dpre.items():
+            grads[f"W{gate}"] += d.T @ x[:, t]
+            grads[f"R{gate}"] += d.T @ h_prev
+            grads[f"b{gate}"] += d.sum(axis=0)
+            dx[:, t] += d @ P[f"W{gate}"]
+            dh_next = dh_next + d @ P[f"R{gate}"]
+        dc_next = dc * f
+    return dx, grads
 
 
 def _flatten_forward(layer, x, P, mask=None):
@@ -184,6 +264,12 @@ def _identity_forward(layer, x, P, mask=None):
 
 def _identity_backward(layer, g, cache, P):
     return g, {}
+
+
+def layer_ops(functions) -> dict:
+    """The table, its recurrent rows bound to `functions(layer)` -> (f, f') of the layer's
+    activation (the recurrence's f for an rnn; stack_eval compiles them once)."""
+    return {**LAYER_OPS, "rnn": _rnn(functions), "lstm": (_lstm_forward, _lstm_backward)}
 
 
 LAYER_OPS = {

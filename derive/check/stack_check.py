@@ -37,12 +37,13 @@ def random_point(spec, rng: np.random.Generator, masks) -> StackValues:
     else:
         x = rng.uniform(-1, 1, size=(m,) + spec.input)
     n = spec.output_size
+    rows = (m, spec.steps) if spec.every_step else (m,)
     if spec.softmax_cross_entropy:
-        y = rng.dirichlet(np.ones(n), size=m)
+        y = rng.dirichlet(np.ones(n), size=rows)
     elif spec.loss.probabilistic:
-        y = rng.uniform(0.05, 0.95, size=(m, n))
+        y = rng.uniform(0.05, 0.95, size=rows + (n,))
     else:
-        y = rng.uniform(-1, 1, size=(m, n))
+        y = rng.uniform(-1, 1, size=rows + (n,))
     params = {}
     for name, shape in spec.parameter_arrays():
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..spec.registry import A, X, Y
 from .evaluate import log_softmax, softmax, softmax_backward
-from .layer_ops import LAYER_OPS
+from .layer_ops import layer_ops
 from .numeric import compile_expr
 
 STEP = 1e-30
@@ -36,6 +36,7 @@ class StackEvaluator:
 
     def __init__(self, spec):
         self.spec = spec
+        self.ops = layer_ops(lambda layer: self._functions[layer.number - 1])
 
     def __repr__(self) -> str:
         return f"StackEvaluator({self.spec.describe()})"
@@ -64,20 +65,28 @@ class StackEvaluator:
         a, z, caches = {0: x}, {}, {}
         for layer in self.spec.layers:
             n = layer.number
-            P = {letter: params[f"{letter}{n}"] for letter in layer.params}
-            out, caches[n] = LAYER_OPS[layer.kind.name][0](layer, a[n - 1], P, masks.get(n))
+            P = {letter: params[layer.kind.array_name(letter, n)] for letter in layer.params}
+            out, caches[n] = self.ops[layer.kind.name][0](layer, a[n - 1], P, masks.get(n))
             if layer.kind.name == "residual":
                 out = out + a[layer.cfg["from"]]
             z[n] = out
             fns = self._functions[n - 1]
-            a[n] = softmax(out) if fns is None else fns[0](out)
+            if layer.kind.recurrent:  # its activation is the recurrence's f, applied inside
+                a[n] = out
+            else:
+                a[n] = softmax(out) if fns is None else fns[0](out)
         return z, a, caches
 
     def losses(self, z_last, a_last, y) -> np.ndarray:
-        """Each example's loss (log-sum-exp for softmax with cross-entropy)."""
+        """Each example's loss (log-sum-exp for softmax with cross-entropy); a sequence's is
+        its last step's ("last") or the sum over its steps ("all")."""
+        if self.spec.steps is not None and self.spec.sequence_loss == "last":
+            z_last, a_last = z_last[:, -1], a_last[:, -1]
         if self.spec.softmax_cross_entropy:
-            return -np.sum(y * log_softmax(z_last), axis=-1)
-        return np.sum(self._loss_terms[0](a_last, y), axis=-1)
+            per = -np.sum(y * log_softmax(z_last), axis=-1)
+        else:
+            per = np.sum(self._loss_terms[0](a_last, y), axis=-1)
+        return per.sum(axis=-1) if per.ndim > 1 else per
 
     def loss_at(self, values, params=None) -> complex | float:
         params = values.params if params is None else params
@@ -87,6 +96,15 @@ class StackEvaluator:
 
     # -- backward ---------------------------------------------------------------
     def _output_delta(self, z, a, y) -> np.ndarray:
+        """dL/dz of the last layer (before the scale s); a "last" sequence's at its last step alone."""
+        L = self.spec.depth
+        if self.spec.steps is not None and self.spec.sequence_loss == "last":
+            delta = np.zeros(z[L].shape, dtype=np.result_type(z[L], y))
+            delta[:, -1] = self._step_delta({L: z[L][:, -1]}, {L: a[L][:, -1]}, y)
+            return delta
+        return self._step_delta(z, a, y)
+
+    def _step_delta(self, z, a, y) -> np.ndarray:
         L, last = self.spec.depth, self.spec.layers[-1]
         if last.activation.vector:
             if self.spec.softmax_cross_entropy:
@@ -103,14 +121,14 @@ class StackEvaluator:
         g_z = s * self._output_delta(z, a, values.y)
         for layer in reversed(self.spec.layers):
             n = layer.number
-            if n != L:
-                g_z = g_a * self._functions[n - 1][1](z[n])  # noqa: F821 (set below, one layer up)
+            if n != L:  # g_a was set one layer up
+                g_z = g_a if layer.kind.recurrent else g_a * self._functions[n - 1][1](z[n])  # noqa: F821
             if layer.kind.name == "residual":
                 source = layer.cfg["from"]
                 pending[source] = pending.get(source, 0) + g_z
-            P = {letter: values.params[f"{letter}{n}"] for letter in layer.params}
-            g_in, local = LAYER_OPS[layer.kind.name][1](layer, g_z, caches[n], P)
-            grads.update({f"{letter}{n}": g for letter, g in local.items()})
+            P = {letter: values.params[layer.kind.array_name(letter, n)] for letter in layer.params}
+            g_in, local = self.ops[layer.kind.name][1](layer, g_z, caches[n], P)
+            grads.update({layer.kind.array_name(letter, n): g for letter, g in local.items()})
             g_a = None if g_in is None else g_in + pending.pop(n - 1, 0)
         return loss, {name: grads[name] for name, _ in self.spec.parameter_arrays()}
 

@@ -43,7 +43,29 @@ def _layer(torch, layer, a, P, outs, mask):
         return a + outs[cfg["from"]]
     if kind == "embedding":
         return F.embedding(a.long() - 1, P["E"])
+    if kind in ("rnn", "lstm"):
+        return _recurrent(torch, layer, a, P)
     raise AssertionError(kind)
+
+
+def _recurrent(torch, layer, a, P):
+    """torch.nn.RNN / torch.nn.LSTM, float64, batch first, their weights the values'
+    (the LSTM's four gates stacked i, f, g, o; b_hh = 0, as b_ih + b_hh enter only as a sum)."""
+    n = layer.cfg["units"]
+    if layer.kind.name == "rnn":
+        if layer.activation.name not in ("tanh", "relu"):
+            raise SpecError(f"--against torch: layer {layer.number} is an rnn with activation "
+                            f"{layer.activation.name!r}; torch.nn.RNN has tanh and relu only")
+        module = torch.nn.RNN(a.shape[-1], n, nonlinearity=layer.activation.name, batch_first=True,
+                              dtype=torch.float64)
+        weights = {"weight_ih_l0": P["W"], "weight_hh_l0": P["R"], "bias_ih_l0": P["b"]}
+    else:
+        module = torch.nn.LSTM(a.shape[-1], n, batch_first=True, dtype=torch.float64)
+        stack = lambda letter: torch.cat([P[f"{letter}{g}"] for g in "ifgo"])  # noqa: E731
+        weights = {"weight_ih_l0": stack("W"), "weight_hh_l0": stack("R"), "bias_ih_l0": stack("b")}
+    weights["bias_hh_l0"] = torch.zeros(module.bias_hh_l0.shape, dtype=torch.float64)
+    out, _ = torch.func.functional_call(module, weights, (a,))
+    return out
 
 
 def torch_stack(spec, values) -> tuple[float, dict[str, np.ndarray]]:
@@ -54,18 +76,22 @@ def torch_stack(spec, values) -> tuple[float, dict[str, np.ndarray]]:
     a = torch.tensor(values.x, dtype=torch.float64)
     outs = {0: a}
     for layer in spec.layers:
-        P = {letter: leaves[f"{letter}{layer.number}"] for letter in layer.params}
+        P = {letter: leaves[layer.kind.array_name(letter, layer.number)] for letter in layer.params}
         z = _layer(torch, layer, a, P, outs, values.masks.get(layer.number))
-        a = outs[layer.number] = acts[layer.activation.name](z)
+        a = outs[layer.number] = z if layer.kind.recurrent else acts[layer.activation.name](z)
     y = torch.tensor(values.y, dtype=torch.float64)
+    if spec.steps is not None and spec.sequence_loss == "last":
+        z, a = z[:, -1], a[:, -1]
     name = spec.loss.name
     if name == "cross_entropy":
-        per = (-(y * torch.log_softmax(z, 1)) if spec.softmax_cross_entropy else -(y * torch.log(a))).sum(1)
+        per = (-(y * torch.log_softmax(z, -1)) if spec.softmax_cross_entropy else -(y * torch.log(a))).sum(-1)
     elif name == "bce":
-        per = -(y * torch.log(a) + (1 - y) * torch.log(1 - a)).sum(1)
+        per = -(y * torch.log(a) + (1 - y) * torch.log(1 - a)).sum(-1)
     else:
-        per = {"mse": ((a - y) ** 2).mean(1), "half_sse": ((a - y) ** 2).sum(1) / 2,
-               "sse": ((a - y) ** 2).sum(1)}[name]
+        per = {"mse": ((a - y) ** 2).mean(-1), "half_sse": ((a - y) ** 2).sum(-1) / 2,
+               "sse": ((a - y) ** 2).sum(-1)}[name]
+    if per.ndim > 1:  # a sequence's "all": the sum over its steps
+        per = per.sum(1)
     loss = per.mean() if spec.reduction == "mean" else per.sum()
     loss.backward()
     return float(loss.detach()), {k: v.grad.numpy() for k, v in leaves.items()}

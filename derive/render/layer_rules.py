@@ -173,8 +173,13 @@ def entry_latex(layer, letter: str, idx: tuple[int, ...]) -> str:
         note = r"\ (a = 0 \text{ in the padding})" if any(pad) else ""
         return (f"\\sum_{{n}} {ranges} \\delta{sup}_{{n,{idx[0]},{','.join('pq'[:dims])}}}\\,"
                 f"a{low}_{{n,{idx[1]},{reads}}}{note}")
+    if kind == "dense" and len(layer.input) == 2:  # at every step of a sequence
+        return (f"\\sum_{{n}}\\sum_{{t=1}}^{{{layer.input[0]}}} \\delta{sup}_{{n,t,{idx[0]}}}"
+                + (f"\\, a{low}_{{n,t,{idx[1]}}}" if letter == "W" else ""))
     if kind == "dense":
         return f"\\sum_{{n}} \\delta{sup}_{{n,{idx[0]}}}" + (f"\\, a{low}_{{n,{idx[1]}}}" if letter == "W" else "")
+    if layer.kind.recurrent:
+        return _recurrent_latex(layer, letter, idx)
     if kind in ("batchnorm", "layernorm"):
         spread = r"\sum_{\text{positions}}" if kind == "batchnorm" and len(layer.input) > 1 else ""
         hat = f"\\,\\hat x{sup}_{{n,{idx[0]}}}" if letter == "gamma" else ""
@@ -196,11 +201,60 @@ def entry_text(layer, letter: str, idx: tuple[int, ...]) -> str:
         _, stride, pad = _geometry(layer, dims)
         reads = ",".join(_read(p, u, s, pd) for p, u, s, pd in zip("pq", idx[2:], stride, pad))
         return f"sum_{{n, {over}}} delta{l}[n,{idx[0]},{pos}]*a{l - 1}[n,{idx[1]},{reads}]"
+    if kind == "dense" and len(layer.input) == 2:
+        return (f"sum_{{n, t=1..{layer.input[0]}}} delta{l}[n,t,{idx[0]}]"
+                + (f"*a{l - 1}[n,t,{idx[1]}]" if letter == "W" else ""))
     if kind == "dense":
         return f"sum_n delta{l}[n,{idx[0]}]" + (f"*a{l - 1}[n,{idx[1]}]" if letter == "W" else "")
+    if layer.kind.recurrent:
+        return _recurrent_text(layer, letter, idx)
     if kind in ("batchnorm", "layernorm"):
         over = "n, positions" if kind == "batchnorm" and len(layer.input) > 1 else "n"
         return f"sum_{{{over}}} delta{l}[n,{idx[0]}]" + (f"*xhat{l}[n,{idx[0]}]" if letter == "gamma" else "")
     if kind == "embedding":
         return f"sum_{{n, t: x[n,t] = {idx[0]}}} delta{l}[n,t,{idx[1]}]"
     raise KeyError(kind)
+
+
+def _recurrent_parts(layer, letter: str):
+    """(gate suffix, first step, the input the weight multiplies: ('a', l-1, 't') or ('a', l, 't-1'))."""
+    gate = letter[1:]
+    if letter[0] == "W":
+        return gate, 1, (layer.number - 1, "t")
+    if letter[0] == "R":
+        return gate, 2, (layer.number, "t-1")
+    return gate, 1, None
+
+
+def _recurrent_latex(layer, letter: str, idx) -> str:
+    r"""\sum_n \sum_t delta_{n,t,j} x_{n,t,k}: the weights are shared by every step (BPTT)."""
+    gate, first, times = _recurrent_parts(layer, letter)
+    delta = f"\\delta{_sup(layer)}" + (f"_{{{gate}}}{{}}" if gate else "")  # {}: a second subscript
+    body = f"\\sum_{{n}}\\sum_{{t={first}}}^{{{layer.input[0]}}} {delta}_{{n,t,{idx[0]}}}"
+    if times is None:
+        return body
+    return body + f"\\, a^{{({times[0]})}}_{{n,{times[1]},{idx[1]}}}"
+
+
+def _recurrent_text(layer, letter: str, idx) -> str:
+    gate, first, times = _recurrent_parts(layer, letter)
+    body = f"sum_{{n, t={first}..{layer.input[0]}}} delta{layer.number}{gate}[n,t,{idx[0]}]"
+    return body if times is None else body + f"*a{times[0]}[n,{times[1]},{idx[1]}]"
+
+
+def _recurrent_rule(kind: str) -> LayerRule:
+    if kind == "rnn":
+        forward = lambda l: (f"h_t = a{_sup(l)}_t = f(z{_sup(l)}_t),\\ z{_sup(l)}_t = W{_sup(l)} a{_sup(l, -1)}_t "  # noqa: E731
+                             f"+ R{_sup(l)} h_{{t-1}} + b{_sup(l)},\\ h_0 = 0")
+        backward = lambda l: (f"\\delta{_sup(l)}_t = \\big(g{_sup(l)}_t + R^{{({l.number})\\top}} \\delta{_sup(l)}_{{t+1}}\\big)"  # noqa: E731
+                              f" \\odot f'(z{_sup(l)}_t),\\quad g{_sup(l, -1)}_t = W^{{({l.number})\\top}} \\delta{_sup(l)}_t")
+    else:
+        forward = lambda l: (r"c_t = f_t \odot c_{t-1} + i_t \odot g_t,\ h_t = o_t \odot \tanh c_t,\ "  # noqa: E731
+                             r"(i, f, o) = \sigma(\cdot),\ g = \tanh(\cdot)\ \text{of } W_\ast x_t + R_\ast h_{t-1} + b_\ast")
+        backward = lambda l: (r"\frac{\partial c_t}{\partial c_{t-1}} = f_t,\quad \bar c_t = \bar c_{t+1} \odot f_{t+1} "  # noqa: E731
+                              r"+ \bar h_t \odot o_t \odot (1 - \tanh^2 c_t)")
+    return LayerRule(forward, backward, {})
+
+
+LAYER_RULES["rnn"] = _recurrent_rule("rnn")
+LAYER_RULES["lstm"] = _recurrent_rule("lstm")

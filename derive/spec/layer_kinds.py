@@ -46,7 +46,15 @@ class LayerKind:
     flow: str = ""
     ranks: tuple[int, ...] = (1, 2, 3)
     first_only: bool = False
-    extra_keys: tuple[str, ...] = field(default=())
+    #: recurrent kinds read `activation` as the recurrence's own f (no activation after them)
+    recurrent: bool = False
+
+    def array_name(self, letter: str, number: int) -> str:
+        """A parameter array's name: letter and layer (K1, gamma2); an LSTM gate's letter
+        carries its gate after the layer (Wi -> W1i), as the issue names them."""
+        if self.name == "lstm":
+            return f"{letter[0]}{number}{letter[1:]}"
+        return f"{letter}{number}"
 
 
 def _pair(value: Any, where: str, dims: int) -> tuple[int, ...]:
@@ -107,10 +115,27 @@ def _pool_output(dims: int):
 
 
 def _dense_output(cfg: dict, shape: Shape, where: str) -> Shape:
-    if len(shape) != 1:
+    """A vector to `units`; a sequence (T rows) row by row, as torch.nn.Linear on the last axis."""
+    if len(shape) == 3:
         raise SpecError(f"{where}: dense needs a vector input, got {_shape(shape)}; "
                         f"put a layer of kind = \"flatten\" before it")
-    return (_count(cfg["units"], f"{where}.units", 1),)
+    return shape[:-1] + (_count(cfg["units"], f"{where}.units", 1),)
+
+
+def _recurrent_output(cfg: dict, shape: Shape, where: str) -> Shape:
+    return (shape[0], _count(cfg["units"], f"{where}.units", 1))
+
+
+def _rnn_params(cfg: dict, shape: Shape) -> dict[str, Shape]:
+    n, k = cfg["units"], shape[1]
+    return {"W": (n, k), "R": (n, n), "b": (n,)}
+
+
+def _lstm_params(cfg: dict, shape: Shape) -> dict[str, Shape]:
+    """Per gate g in i, f, g, o (PyTorch's order): W<l><g>, R<l><g>, b<l><g>."""
+    n, k = cfg["units"], shape[1]
+    return {f"{letter}{gate}": size for gate in "ifgo"
+            for letter, size in (("W", (n, k)), ("R", (n, n)), ("b", (n,)))}
 
 
 def _norm_params(cfg: dict, shape: Shape) -> dict[str, Shape]:
@@ -157,8 +182,15 @@ _POOL = {"kernel": None, "stride": None}
 
 LAYER_KINDS: dict[str, LayerKind] = {k.name: k for k in [
     LayerKind("dense", {"units": None, "bias": True}, _dense_output,
-              lambda cfg, shape: {"W": (cfg["units"], shape[0]), **({"b": (cfg["units"],)} if cfg["bias"] else {})},
-              "each weight's gradient is its neuron's delta times its own input", ranks=(1,)),
+              lambda cfg, shape: {"W": (cfg["units"], shape[-1]), **({"b": (cfg["units"],)} if cfg["bias"] else {})},
+              "each weight's gradient is its neuron's delta times its own input", ranks=(1, 2)),
+    LayerKind("rnn", {"units": None}, _recurrent_output, _rnn_params,
+              "W, R and b are shared by every step, so their gradients add up over time; "
+              "delta of h_t comes from the output at t and from h_(t+1) through R^T and f'",
+              ranks=(2,), recurrent=True),
+    LayerKind("lstm", {"units": None}, _recurrent_output, _lstm_params,
+              "the cell state's path c_(t-1) -> c_t multiplies the gradient by the forget gate f_t alone",
+              ranks=(2,), recurrent=True),
     LayerKind("conv1d", dict(_CONV), _conv_output(1), _conv_params(1),
               "a kernel weight is shared by every output position, so its gradient adds up its uses",
               ranks=(2,)),

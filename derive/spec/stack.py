@@ -33,7 +33,8 @@ from .registry import Activation, Loss
 from .training import MAX_BATCH
 from .words import check_keys, show, suggest
 
-STACK_KEYS = ("title", "input", "loss", "batch", "reduction", "layer", "values")
+STACK_KEYS = ("title", "input", "loss", "batch", "reduction", "steps", "sequence_loss", "layer", "values")
+SEQUENCE_LOSSES = ("last", "all")
 MAX_LAYERS = 64
 #: Features one example may have at any layer (a LeNet input is 784).
 MAX_FEATURES = 1 << 16
@@ -66,6 +67,14 @@ class StackSpec:
     reduction: str = "mean"
     title: str | None = None
     values: Any = field(default=None, compare=False)
+    #: a sequence of T steps (x: T rows per example) and which steps' losses count
+    steps: int | None = None
+    sequence_loss: str = "last"
+
+    @property
+    def every_step(self) -> bool:
+        """A sequence whose every step's loss counts: y has T rows per example."""
+        return self.steps is not None and self.sequence_loss == "all"
 
     @property
     def depth(self) -> int:
@@ -73,7 +82,7 @@ class StackSpec:
 
     @property
     def output_size(self) -> int:
-        return self.layers[-1].output[0]
+        return self.layers[-1].output[-1]
 
     @property
     def scale(self) -> float:
@@ -89,7 +98,7 @@ class StackSpec:
 
     def parameter_arrays(self) -> list[tuple[str, Shape]]:
         """Every parameter array's name (K1, b1, gamma3, ...) and shape, in layer order."""
-        return [(f"{letter}{layer.number}", shape) for layer in self.layers
+        return [(layer.kind.array_name(letter, layer.number), shape) for layer in self.layers
                 for letter, shape in layer.params.items()]
 
     def parameter_names(self) -> list[str]:
@@ -144,9 +153,16 @@ def _layer(raw: Any, number: int, shape: Shape, shapes: dict[int, Shape], last: 
         raise SpecError(f"{where} ({kind.name}) needs {', '.join(missing)}")
     if kind.first_only and number != 1:
         raise SpecError(f"{where}: {kind.name} can only be the first layer (its input is token indices)")
+    if kind.recurrent and len(shape) != 2:
+        raise SpecError(f"{where} is {kind.name}: give steps = T (the sequence's length) and input = "
+                        f"the features of one step" if len(shape) == 1 else
+                        f"{where}: {kind.name} needs one row of features per step, got {'x'.join(map(str, shape))}")
     if len(shape) not in kind.ranks:
         raise SpecError(f"{where}: {kind.name} does not take an input shaped {'x'.join(map(str, shape))}")
-    activation = activation_row(raw.get("activation", "identity"), f"{where}.activation")
+    activation = activation_row(raw.get("activation", "tanh" if kind.recurrent else "identity"),
+                                f"{where}.activation")
+    if kind.recurrent and activation.vector:
+        raise SpecError(f"{where}.activation of an {kind.name} is its recurrence's f; softmax is not one")
     if activation.vector and not last:
         raise SpecError(f"{where}.activation is softmax; softmax is allowed only on the last layer")
     if kind.name == "residual":
@@ -176,7 +192,20 @@ def make_stack(table: Mapping[str, Any]) -> StackSpec:
         raise SpecError("a network with input = [...] needs at least one [[layer]] table")
     if len(layers_raw) > MAX_LAYERS:
         raise SpecError(f"{len(layers_raw)} layers, above the limit {MAX_LAYERS}")
+    steps, sequence_loss = _sequence(table)
     shape = _input_shape(table["input"])
+    if steps is not None:
+        if len(shape) != 1:
+            raise SpecError(f"input of a sequence (steps = {steps}) is the features of one step, like [3]; "
+                            f"got {show(list(shape))}")
+        shape = (steps,) + shape
+    layers = _layers(layers_raw, shape, steps)
+    batch, reduction = _batch(table, layers)
+    return StackSpec(shape, tuple(layers), loss_row(table.get("loss", "half_sse")), batch, reduction,
+                     table.get("title"), steps=steps, sequence_loss=sequence_loss)
+
+
+def _layers(layers_raw: list, shape: Shape, steps: int | None) -> list[Layer]:
     shapes, layers = {0: shape}, []
     for number, raw in enumerate(layers_raw, start=1):
         layer = _layer(raw, number, shape, shapes, number == len(layers_raw))
@@ -184,9 +213,27 @@ def make_stack(table: Mapping[str, Any]) -> StackSpec:
         if _size(shape) > MAX_FEATURES:
             raise SpecError(f"layer {number} has {_size(shape)} outputs per example, above {MAX_FEATURES}")
         layers.append(layer)
-    if len(shape) != 1:
-        raise SpecError(f"the last layer's output is {'x'.join(map(str, shape))}; the loss needs a vector "
-                        f"(end with flatten and dense)")
+    want = 2 if steps is not None else 1
+    if len(shape) != want:
+        need = "one row per step (end with a dense layer)" if steps else "a vector (end with flatten and dense)"
+        raise SpecError(f"the last layer's output is {'x'.join(map(str, shape))}; the loss needs {need}")
+    return layers
+
+
+def _sequence(table: Mapping[str, Any]) -> tuple[int | None, str]:
+    steps = table.get("steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
+        raise SpecError(f"steps must be an integer from 1 to 1000 (the sequence's length), got {show(steps)}")
+    sequence_loss = table.get("sequence_loss", "last")
+    if sequence_loss not in SEQUENCE_LOSSES:
+        raise SpecError(f"sequence_loss must be 'last' (the last step's loss) or 'all' (the sum over steps), "
+                        f"got {show(sequence_loss)}")
+    if "sequence_loss" in table and steps is None:
+        raise SpecError("sequence_loss needs steps = T (a sequence)")
+    return steps, sequence_loss
+
+
+def _batch(table: Mapping[str, Any], layers: list[Layer]) -> tuple[int, str]:
     batch = table.get("batch", 1)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise SpecError(f"batch must be a positive integer (examples in the minibatch), got {show(batch)}")
@@ -197,8 +244,7 @@ def make_stack(table: Mapping[str, Any]) -> StackSpec:
     reduction = table.get("reduction", "mean")
     if reduction not in ("mean", "sum"):
         raise SpecError(f"reduction must be 'mean' or 'sum', got {show(reduction)}")
-    return StackSpec(shape_of(table["input"]), tuple(layers), loss_row(table.get("loss", "half_sse")),
-                     batch, reduction, table.get("title"))
+    return batch, reduction
 
 
 def shape_of(raw) -> Shape:

@@ -88,10 +88,11 @@ def make_stack_values(spec: StackSpec, raw: Mapping[str, Any]) -> StackValues:
     x = _nested(raw["x"] if not one else [raw["x"]], (m,) + spec.input, "x")
     if spec.embedding_input:
         _tokens(x, spec.layers[0].cfg["vocabulary"])
-    y = _nested(raw["y"] if not one else [raw["y"]], (m, spec.output_size), "y")
+    y_shape = (m, spec.steps, spec.output_size) if spec.every_step else (m, spec.output_size)
+    y = _nested(raw["y"] if not one else [raw["y"]], y_shape, "y")
     if spec.loss.probabilistic and ((y < 0) | (y > 1)).any():
         raise SpecError(f"y must lie in [0, 1] for loss {spec.loss.name!r}")
-    if spec.softmax_cross_entropy and (np.abs(y.sum(axis=1) - 1) > 1e-9).any():
+    if spec.softmax_cross_entropy and (np.abs(y.sum(axis=-1) - 1) > 1e-9).any():
         raise SpecError("y must sum to 1 (per example) for cross_entropy after softmax")
     params = {name: _nested(raw[name], shape, name) for name, shape in arrays.items()}
     masks = {n: dropout_mask(spec, layer, raw.get(f"mask{n}")) for n, layer in dropouts.items()}
