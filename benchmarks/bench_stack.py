@@ -1,4 +1,4 @@
-"""[[layer]] networks: `derive grad` and `derive check` on a LeNet-sized CNN, next to torch.
+"""[[layer]] networks: `derive grad` and `derive check` on a LeNet-sized CNN (next to torch), an RNN and an LSTM.
 
     python benchmarks/bench_stack.py [--write-readme]
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -72,16 +72,77 @@ def write_spec(folder: Path) -> Path:
     return path
 
 
+RECURRENT = """
+[[layer]]
+kind = "{kind}"
+units = 8
+[[layer]]
+kind = "dense"
+units = 3
+activation = "softmax"
+"""
+
+
+def write_recurrent(folder: Path, kind: str, steps: int) -> Path:
+    """An rnn or lstm of width 8 over `steps` steps, 4 input features, softmax over 3 at the last step."""
+    rng = np.random.default_rng(steps)
+    gates = "ifgo" if kind == "lstm" else [""]
+    lines = [f'title = "{kind} over {steps} steps"', "input = [4]", f"steps = {steps}", 'loss = "cross_entropy"',
+             "batch = 2", RECURRENT.format(kind=kind), "[values]",
+             f"x = {np.round(rng.uniform(-1, 1, (2, steps, 4)), 3).tolist()}", f"y = {np.eye(3)[[0, 2]].tolist()}"]
+    for g in gates:
+        for letter, shape in (("W", (8, 4)), ("R", (8, 8)), ("b", (8,))):
+            lines.append(f"{letter}1{g} = {np.round(rng.uniform(-0.35, 0.35, shape), 3).tolist()}")
+    lines += [f"W2 = {np.round(rng.uniform(-0.35, 0.35, (3, 8)), 3).tolist()}", "b2 = [0.0, 0.0, 0.0]"]
+    path = folder / f"{kind}-{steps}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+RECURRENT_CASES = (("rnn", 25), ("rnn", 50), ("lstm", 10), ("lstm", 20))
+
+
+def recurrent_rows(folder: Path, repeat: int) -> list[list]:
+    """grad and check of an RNN (T = 25, 50) and an LSTM (T = 10, 20) end to end: the doubling
+    shows the cost in T (the engine's own seconds are added by `engine_seconds`)."""
+    rows = []
+    for kind, steps in RECURRENT_CASES:
+        spec = write_recurrent(folder, kind, steps)
+        for label, args in (("grad --values-only", ["grad", str(spec), "--json", "--values-only"]),
+                            ("check (values + 1 point)", ["check", str(spec), "--points", "1"])):
+            runs = [run(args) for _ in range(repeat)]
+            rows.append([kind, steps, label, spec, statistics.median(r[0] for r in runs), max(r[1] for r in runs)])
+    return rows
+
+
+def engine_seconds(row: list, repeat: int) -> float:
+    """The same work in this process, without interpreter start and imports: the fastest of the
+    runs (the least disturbed by other jobs on the machine; the growth in T is what it shows)."""
+    from derive.api import load
+
+    net = load(row[3])
+    work = (lambda: net.loss_and_gradients()) if row[2].startswith("grad") else (lambda: net.check(points=1))
+    times = []
+    for _ in range(max(3, repeat)):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def run(args: list[str]) -> tuple[float, float, str]:
-    """Seconds and peak MB of one `derive` subprocess, and its stdout."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Seconds and peak MB of one `derive` subprocess (its own rusage, from wait4), and its stdout."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "derive", *args], capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    if out.returncode != 0:
-        raise SystemExit(f"derive {' '.join(args)} failed: {out.stderr or out.stdout}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024, out.stdout
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([sys.executable, "-m", "derive", *args], stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"derive {' '.join(args)} failed: {err.read() or out.read()}")
+        return seconds, usage.ru_maxrss / 1024, out.read()
 
 
 def torch_seconds(spec: Path) -> float:
@@ -102,7 +163,7 @@ def torch_seconds(spec: Path) -> float:
         z = F.linear(torch.flatten(a, 1), leaves["W6"], leaves["b6"])
         (-(y * torch.log_softmax(z, 1)).sum(1).mean()).backward()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def main() -> int:
@@ -119,14 +180,23 @@ def main() -> int:
             if params is None:
                 params = len(json.loads(runs[0][2])["gradients"])
             rows.append((label, statistics.median(r[0] for r in runs), max(r[1] for r in runs)))
+        recurrent = recurrent_rows(Path(tmp), opts.repeat)
+        # torch last: a child forked after torch is imported would count the parent's pages in
+        # its peak resident set (ru_maxrss includes the memory it had before exec)
         baseline = torch_seconds(spec)
+        table_rows = [f"| {kind}, width 8, T = {steps} | {label} | {seconds:.2f} | {engine_seconds(row, opts.repeat):.3f} "
+                      f"| {mb:.0f} |" for row in recurrent for kind, steps, label, _, seconds, mb in [row]]
     lines = [f"Measured by `benchmarks/bench_stack.py` ({platform.system().lower()}, Python "
              f"{platform.python_version()}, NumPy {np.__version__}): LeNet-sized CNN (1x28x28, conv 4@5x5 "
              f"relu, max-pool 2, conv 8@5x5 relu, max-pool 2, dense 10 softmax, cross-entropy), batch 2, "
              f"{params} parameters; median of {opts.repeat} subprocess runs.", "",
              "| command | seconds | peak MB |", "|---|---:|---:|"]
     lines += [f"| {label} | {seconds:.2f} | {mb:.0f} |" for label, seconds, mb in rows]
-    lines += [f"| baseline: torch autograd, the same gradients (in-process) | {baseline:.4f} | |", ""]
+    lines += [f"| baseline: torch autograd, the same gradients (in-process) | {baseline:.4f} | |", "",
+              "Recurrent networks (4 input features, batch 2, softmax over 3 at the last step); "
+              "each T doubled to show the cost's growth in T:", "",
+              "| network | command | seconds end to end | engine seconds (in-process, best of 3) | peak MB |",
+              "|---|---|---:|---:|---:|"] + table_rows + [""]
     table = "\n".join(lines)
     print(table)
     if opts.write_readme:
