@@ -56,6 +56,12 @@ class StackNetwork:
                 for idx in itertools.product(*(range(1, n + 1) for n in shape)):
                     yield f"{layer.kind.array_name(letter, layer.number)}[{','.join(map(str, idx))}]", layer, letter, idx
 
+    def claim(self, param: str, expr: str):
+        """Judge a claimed formula for one entry's gradient (qa/stack_claim.py)."""
+        from ..qa.stack_claim import check_stack_claim
+
+        return check_stack_claim(self, param, expr)
+
     def check(self, values=None, points: int = 3, seed: int | None = None):
         return check_stack(self.spec, self.values(values), points, **({} if seed is None else {"seed": seed}))
 

@@ -114,15 +114,21 @@ class StackEvaluator:
 
     def run(self, values):
         """(loss, {array name: dL/darray}) at a `StackValues` point."""
+        return self.trace(values)[:2]
+
+    def trace(self, values):
+        """(loss, gradients, z, a, delta): the forward pass and every layer's delta(l) =
+        dL/dz(l) of the batch loss (for an rnn or lstm, dL/dh: its own z is inside)."""
         z, a, caches = self.forward(values.x, values.params, values.masks)
         L, s = self.spec.depth, self.spec.scale
         loss = float(s * np.sum(self.losses(z[L], a[L], values.y)))
-        grads, pending = {}, {}
+        grads, pending, deltas = {}, {}, {}
         g_z = s * self._output_delta(z, a, values.y)
         for layer in reversed(self.spec.layers):
             n = layer.number
             if n != L:  # g_a was set one layer up
                 g_z = g_a if layer.kind.recurrent else g_a * self._functions[n - 1][1](z[n])  # noqa: F821
+            deltas[n] = g_z
             if layer.kind.name == "residual":
                 source = layer.cfg["from"]
                 pending[source] = pending.get(source, 0) + g_z
@@ -130,7 +136,7 @@ class StackEvaluator:
             g_in, local = self.ops[layer.kind.name][1](layer, g_z, caches[n], P)
             grads.update({layer.kind.array_name(letter, n): g for letter, g in local.items()})
             g_a = None if g_in is None else g_in + pending.pop(n - 1, 0)
-        return loss, {name: grads[name] for name, _ in self.spec.parameter_arrays()}
+        return loss, {name: grads[name] for name, _ in self.spec.parameter_arrays()}, z, a, deltas
 
     # -- the reference ------------------------------------------------------------
     def reference(self, values, names=None) -> dict[str, np.ndarray]:

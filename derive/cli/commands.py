@@ -220,7 +220,11 @@ def cmd_claim(args) -> int:
         raise SpecError(f"claim: missing {' and '.join(missing)}: usage derive claim SPEC PARAM "
                         f"EXPR, e.g. derive claim net.toml \"W2[1,1]\" \"delta2[1]*a1[1]\" "
                         f"(see derive claim --help)")
-    verdict = check_claim(load_network(args), args.param, args.expr)
+    net = load_network(args, stacks=True)
+    if type(net).__name__ == "StackNetwork":
+        verdict = net.claim(args.param, args.expr)
+    else:
+        verdict = check_claim(net, args.param, args.expr)
     print(json.dumps(verdict.to_json(), indent=1) if args.json else verdict.text())
     return EXIT_OK if verdict.correct else EXIT_FAILED
 
