@@ -136,15 +136,17 @@ def _rnn(functions):
         x, z, h = cache
         grads = {k: np.zeros(P[k].shape, dtype=g.dtype) for k in ("W", "R", "b")}
         dx, carry = np.zeros(x.shape, dtype=g.dtype), 0
+        dhs, dzs = np.zeros(h.shape, dtype=g.dtype), np.zeros(h.shape, dtype=g.dtype)
         for t in range(x.shape[1] - 1, -1, -1):
-            dz = (g[:, t] + carry) * fprime(z[:, t])
+            dhs[:, t] = g[:, t] + carry  # from the output at t and from h_(t+1)
+            dz = dzs[:, t] = dhs[:, t] * fprime(z[:, t])
             grads["W"] += dz.T @ x[:, t]
             if t > 0:
                 grads["R"] += dz.T @ h[:, t - 1]
             grads["b"] += dz.sum(axis=0)
             dx[:, t] = dz @ P["W"]
             carry = dz @ P["R"]
-        return dx, grads
+        return dx, {**grads, "_dh": dhs, "_dz": dzs}  # "_": per-step quantities, not parameters
 
     return forward, backward
 
@@ -175,22 +177,24 @@ def _lstm_backward(layer, g, cache, P):
     grads = {k: np.zeros(v.shape, dtype=g.dtype) for k, v in P.items()}
     dx = np.zeros(x.shape, dtype=g.dtype)
     dh_next, dc_next = 0, 0
+    inner = {k: np.zeros(g.shape, dtype=g.dtype) for k in ("_dh", "_dc", "_di", "_df", "_dg", "_do")}
     for t in range(x.shape[1] - 1, -1, -1):
         i, f, gg, o, c_prev, c, h_prev = steps[t]
-        dh = g[:, t] + dh_next
+        dh = inner["_dh"][:, t] = g[:, t] + dh_next
         tc = np.tanh(c)
-        dc = dc_next + dh * o * (1 - tc ** 2)
+        dc = inner["_dc"][:, t] = dc_next + dh * o * (1 - tc ** 2)
         dpre = {"i": dc * gg * i * (1 - i), "f": dc * c_prev * f * (1 - f),
                 "g": dc * i * (1 - gg ** 2), "o": dh * tc * o * (1 - o)}
         dh_next = 0
         for gate, d in dpre.items():
+            inner[f"_d{gate}"][:, t] = d
             grads[f"W{gate}"] += d.T @ x[:, t]
             grads[f"R{gate}"] += d.T @ h_prev
             grads[f"b{gate}"] += d.sum(axis=0)
             dx[:, t] += d @ P[f"W{gate}"]
             dh_next = dh_next + d @ P[f"R{gate}"]
-        dc_next = dc * f
-    return dx, grads
+        dc_next = dc * f  # the cell path: dc_(t-1) = dc_t f_t
+    return dx, {**grads, **inner}
 
 
 def _flatten_forward(layer, x, P, mask=None):

@@ -19,6 +19,7 @@ wrong entry still shows (its error times v_i is almost surely not cancelled).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -29,6 +30,25 @@ from .layer_ops import layer_ops
 from .numeric import compile_expr
 
 STEP = 1e-30
+
+
+@dataclass
+class StackTrace:
+    """One forward and backward pass: the loss, every array's gradient, each layer's z, a
+    and delta (dL/dz), and a recurrent layer's per-step dh, dz (rnn) or dh, dc, d<gate> (lstm)."""
+
+    loss: float
+    grads: dict
+    z: dict
+    a: dict
+    delta: dict
+    inner: dict
+
+    def step_norms(self, layer: int) -> np.ndarray:
+        """||dL/dh_t|| per step t of a recurrent layer (over the batch and the units): where
+        gradients vanish or explode through time."""
+        dh = self.inner[layer]["dh"]
+        return np.sqrt(np.sum(np.abs(dh) ** 2, axis=(0, 2)))
 
 
 class StackEvaluator:
@@ -114,15 +134,16 @@ class StackEvaluator:
 
     def run(self, values):
         """(loss, {array name: dL/darray}) at a `StackValues` point."""
-        return self.trace(values)[:2]
+        t = self.trace(values)
+        return t.loss, t.grads
 
-    def trace(self, values):
-        """(loss, gradients, z, a, delta): the forward pass and every layer's delta(l) =
-        dL/dz(l) of the batch loss (for an rnn or lstm, dL/dh: its own z is inside)."""
+    def trace(self, values) -> "StackTrace":
+        """The forward pass and every layer's delta(l) = dL/dz(l) of the batch loss (for an rnn
+        or lstm, dL/dh from the layers above; `inner` holds its BPTT quantities per step)."""
         z, a, caches = self.forward(values.x, values.params, values.masks)
         L, s = self.spec.depth, self.spec.scale
         loss = float(s * np.sum(self.losses(z[L], a[L], values.y)))
-        grads, pending, deltas = {}, {}, {}
+        grads, pending, deltas, inner = {}, {}, {}, {}
         g_z = s * self._output_delta(z, a, values.y)
         for layer in reversed(self.spec.layers):
             n = layer.number
@@ -134,9 +155,11 @@ class StackEvaluator:
                 pending[source] = pending.get(source, 0) + g_z
             P = {letter: values.params[layer.kind.array_name(letter, n)] for letter in layer.params}
             g_in, local = self.ops[layer.kind.name][1](layer, g_z, caches[n], P)
+            inner[n] = {k[1:]: local.pop(k) for k in [k for k in local if k.startswith("_")]}
             grads.update({layer.kind.array_name(letter, n): g for letter, g in local.items()})
             g_a = None if g_in is None else g_in + pending.pop(n - 1, 0)
-        return loss, {name: grads[name] for name, _ in self.spec.parameter_arrays()}, z, a, deltas
+        return StackTrace(loss, {name: grads[name] for name, _ in self.spec.parameter_arrays()},
+                          z, a, deltas, inner)
 
     # -- the reference ------------------------------------------------------------
     def reference(self, values, names=None) -> dict[str, np.ndarray]:

@@ -128,9 +128,9 @@ def check_stack_claim(net, param: str, expr: str) -> StackVerdict:
         (f"random point {i + 1} (seed {SEED})", random_point(spec, rng, masks)) for i in range(POINTS)]
     ratios = []
     for label, point in points:
-        _, grads, z, a, delta = ev.trace(point)
-        true = float(grads[name][idx])
-        numbers = {sym: _read(read, point, z, a, delta) for read, sym in resolver.reads.items()}
+        t = ev.trace(point)
+        true = float(t.grads[name][idx])
+        numbers = {sym: _read(read, point, t.z, t.a, t.delta) for read, sym in resolver.reads.items()}
         claimed = complex(claim.xreplace({s: sympy.Float(v, 30) for s, v in numbers.items()}).evalf(30))
         if abs(claimed.imag) > 0 or not abs(claimed.real - true) <= ATOL + RTOL * abs(true):
             ratios.append(claimed.real / true if true else None)
