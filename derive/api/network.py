@@ -267,7 +267,12 @@ class Network:
         return generate(self, target)
 
 
-def load(path, values_path=None, **training) -> Network:
+def load(path, values_path=None, **training):
     """A `Network` from a spec TOML file (and optionally a values file); `training`
-    overrides the file's batch, reduction, layout or regularization."""
-    return Network.from_spec(load_spec(path, values_path, **training))
+    overrides the file's batch, reduction, layout or regularization.  A file of
+    [[layer]] tables gives a `StackNetwork` (api/stack.py)."""
+    from ..spec.stack import StackSpec
+    from .stack import StackNetwork
+
+    spec = load_spec(path, values_path, **training)
+    return StackNetwork(spec) if isinstance(spec, StackSpec) else Network.from_spec(spec)

@@ -17,8 +17,18 @@ from .exits import EXIT_FAILED, EXIT_OK
 DEFAULT_EXAMPLE = Path(__file__).parent.parent / "data" / "default.toml"
 
 
-def load_network(args):
-    """The Network the arguments describe: a spec file, or the shorthand."""
+def load_network(args, stacks: bool = False):
+    """The Network the arguments describe: a spec file, or the shorthand.  A [[layer]]
+    file gives a StackNetwork, which only the commands passing `stacks` read so far."""
+    net = _load_network(args)
+    if not stacks and type(net).__name__ == "StackNetwork":
+        from ..api.stack import unsupported
+
+        raise unsupported(f"derive {args.command}")
+    return net
+
+
+def _load_network(args):
     from ..api import Network, load
 
     values_path = getattr(args, "values", None)
@@ -76,7 +86,15 @@ def _training_flags(args) -> dict:
 def cmd_grad(args) -> int:
     from ..render.report import grad_table, write_grad_json
 
-    net = load_network(args)
+    net = load_network(args, stacks=True)
+    if type(net).__name__ == "StackNetwork":
+        from ..render.report import stack_grad
+
+        for chunk in stack_grad(net, args.json, args.values_only):
+            sys.stdout.write(chunk if args.json else chunk + "\n")
+        if args.json:
+            sys.stdout.write("\n")
+        return EXIT_OK
     if args.json:
         write_grad_json(net, sys.stdout, values_only=args.values_only)
     else:
@@ -86,7 +104,9 @@ def cmd_grad(args) -> int:
 
 
 def cmd_check(args) -> int:
-    net = load_network(args)
+    net = load_network(args, stacks=True)
+    if type(net).__name__ == "StackNetwork":
+        return _check_stack(net, args)
     points = 3 if args.points is None else args.points
     report = net.check(points=points, seed=args.seed)
     torch_report = None
@@ -95,6 +115,23 @@ def cmd_check(args) -> int:
 
         kwargs = {} if args.seed is None else {"seed": args.seed}
         torch_report = compare_with_torch(net, points=points, **kwargs)
+    print(report.table())
+    if torch_report is not None:
+        print("\n" + torch_report.table())
+    ok = report.passed and (torch_report is None or torch_report.passed)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _check_stack(net, args) -> int:
+    """`derive check` of a [[layer]] network: complex-step, and torch if asked."""
+    points = 3 if args.points is None else args.points
+    report = net.check(points=points, seed=args.seed)
+    torch_report = None
+    if args.against == "torch":
+        from ..check.stack_torch import compare_stack_with_torch
+
+        kwargs = {} if args.seed is None else {"seed": args.seed}
+        torch_report = compare_stack_with_torch(net.spec, net.values(), points, **kwargs)
     print(report.table())
     if torch_report is not None:
         print("\n" + torch_report.table())
@@ -181,7 +218,7 @@ def cmd_claim(args) -> int:
         raise SpecError(f"claim: missing {' and '.join(missing)}: usage derive claim SPEC PARAM "
                         f"EXPR, e.g. derive claim net.toml \"W2[1,1]\" \"delta2[1]*a1[1]\" "
                         f"(see derive claim --help)")
-    verdict = load_network(args).claim(args.param, args.expr)  # an entry's, or a matrix's
+    verdict = load_network(args, stacks=True).claim(args.param, args.expr)  # entry, matrix or stack
     print(json.dumps(verdict.to_json(), indent=1) if args.json else verdict.text())
     return EXIT_OK if verdict.correct else EXIT_FAILED
 

@@ -131,3 +131,33 @@ def training_line(spec) -> str:
     over = " over weights and biases" if reg.biases else " over the weights" if terms else ""
     per = "; mean_n[...] is (1/m) sum over the m examples of the per-example form" if t.batched else ""
     return f"L = {' + '.join([total] + terms)}{over}{per}"
+
+
+def stack_grad(net, as_json: bool, values_only: bool = False) -> Iterator[str]:
+    """`derive grad` of a [[layer]] network: each entry's value (with values) and its formula
+    in delta and a (render/layer_rules.py); delta(l) = dL/dz(l) of the minibatch loss."""
+    from .layer_rules import entry_latex, entry_text
+
+    point = net.values()
+    if point is None and values_only:
+        raise SpecError("--values-only: no values (add a [values] table to the spec or pass --values FILE)")
+    loss, grads = net.loss_and_gradients(point) if point is not None else (None, {})
+    entries = list(net.entries())
+    if as_json:
+        yield '{"loss": ' + json.dumps(_num(loss)) + ', "gradients": {'
+        for i, (name, layer, letter, idx) in enumerate(entries):
+            entry = {"value": _num(grads.get(name))}
+            if not values_only:
+                entry["latex"], entry["expression"] = entry_latex(layer, letter, idx), entry_text(layer, letter, idx)
+            yield ("" if i == 0 else ", ") + json.dumps(name) + ": " + json.dumps(entry)
+        yield "}}"
+        return
+    spec = net.spec
+    yield spec.title or spec.describe()
+    if loss is not None:
+        yield f"loss L = {loss + 0.0:.9g}"
+    width = max(9, max(len(e[0]) for e in entries))
+    yield f"{'parameter':<{width}}  {'dL/dparam':>16}" + ("" if values_only else "  formula (delta(l) = dL/dz(l) of the batch loss)")
+    for name, layer, letter, idx in entries:
+        value = f"{grads[name]:16.9g}" if name in grads else f"{'-':>16}"
+        yield f"{name:<{width}}  {value}" + ("" if values_only else "  " + entry_text(layer, letter, idx))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,6 +18,8 @@ from ..files import read_toml
 from .sizes import SENSIBLE_PARAMETERS, how_to_raise, limit, max_file_bytes
 from .network import (SPEC_KEYS, NetworkSpec, activations_of, check_title, layer_sizes, loss_row,
                       parameter_count, spec_key_hint)
+from .stack import StackSpec, is_stack, make_stack
+from .stack_values import make_stack_values
 from .training import training_of
 from .values import with_values
 from .words import check_keys, show
@@ -61,6 +64,8 @@ def load_spec(path: Path | str, values_path: Path | str | None = None, **trainin
     (batch, reduction, layout, regularization: the CLI's flags) overrides the file's fields,
     a regularization table key by key."""
     table = _read_toml(path, "spec")
+    if is_stack(table):
+        return _load_stack(table, values_path, training)
     check_keys(table, SPEC_KEYS, "spec", spec_key_hint)
     reg = training.pop("regularization", None)
     table = {**table, **training}
@@ -76,6 +81,18 @@ def load_spec(path: Path | str, values_path: Path | str | None = None, **trainin
             raise SpecError(f"values must be a table, got {show(raw_values)}")
         spec = with_values(spec, raw_values)
     return spec
+
+
+def _load_stack(table: Mapping[str, Any], values_path, training: dict) -> StackSpec:
+    """A [[layer]] network (stack.py) with its values; its batch is the file's own."""
+    if training:
+        raise SpecError(f"--{next(iter(training))} is for layers = [...] networks; a [[layer]] network "
+                        f"sets batch and reduction in its file")
+    spec = make_stack(table)
+    raw_values = load_values_table(values_path) if values_path is not None else table.get("values")
+    if raw_values is None:
+        return spec
+    return replace(spec, values=make_stack_values(spec, raw_values))
 
 
 def load_values_table(path: Path | str) -> dict[str, Any]:
