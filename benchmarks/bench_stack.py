@@ -10,7 +10,8 @@ child's maximum resident set.  The baseline is PyTorch autograd computing the sa
 gradients in float64 (graph built and backward run, in this process, median of 20),
 so the table shows what backprop through the layer table and its complex-step
 check cost against the tool people train with.  Every figure is the median of
---repeat runs.
+--repeat runs.  The generated modules (`derive code --target numpy|torch`) are
+timed the same way in process: one gradients() call, median of 20.
 """
 
 from __future__ import annotations
@@ -105,6 +106,32 @@ def torch_seconds(spec: Path) -> float:
     return statistics.median(times)
 
 
+def generated_seconds(spec: Path, folder: Path, target: str) -> float:
+    """Median seconds of one gradients() call of the module `derive code` writes for `spec`."""
+    import importlib.util
+    import tomllib
+
+    path = folder / f"lenet_{target}.py"
+    run(["code", str(spec), "--target", target, "-o", str(path)])
+    loader = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    v = tomllib.loads(spec.read_text())["values"]
+    if target == "torch":
+        import torch
+
+        v = {k: torch.tensor(val, dtype=torch.float64) for k, val in v.items()}
+    else:
+        v = {k: np.asarray(val, dtype=float) for k, val in v.items()}
+    params = {k: v[k] for k in SHAPES}
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        module.gradients(params, v["x"], v["y"])
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -120,13 +147,16 @@ def main() -> int:
                 params = len(json.loads(runs[0][2])["gradients"])
             rows.append((label, statistics.median(r[0] for r in runs), max(r[1] for r in runs)))
         baseline = torch_seconds(spec)
+        generated = {t: generated_seconds(spec, Path(tmp), t) for t in ("numpy", "torch")}
     lines = [f"Measured by `benchmarks/bench_stack.py` ({platform.system().lower()}, Python "
              f"{platform.python_version()}, NumPy {np.__version__}): LeNet-sized CNN (1x28x28, conv 4@5x5 "
              f"relu, max-pool 2, conv 8@5x5 relu, max-pool 2, dense 10 softmax, cross-entropy), batch 2, "
              f"{params} parameters; median of {opts.repeat} subprocess runs.", "",
              "| command | seconds | peak MB |", "|---|---:|---:|"]
     lines += [f"| {label} | {seconds:.2f} | {mb:.0f} |" for label, seconds, mb in rows]
-    lines += [f"| baseline: torch autograd, the same gradients (in-process) | {baseline:.4f} | |", ""]
+    lines += [f"| generated NumPy module, gradients() (in-process) | {generated['numpy']:.4f} | |",
+              f"| generated PyTorch module, gradients() (in-process) | {generated['torch']:.4f} | |",
+              f"| baseline: torch autograd, the same gradients (in-process) | {baseline:.4f} | |", ""]
     table = "\n".join(lines)
     print(table)
     if opts.write_readme:

@@ -118,7 +118,8 @@ def _prod(values) -> int:
 
 def _flatten(layer, target: str) -> Row:
     n = layer.number
-    fwd = f"z{n} = torch.flatten(a{n - 1}, 1)" if target == "torch" else f"z{n} = a{n - 1}.reshape(a{n - 1}.shape[0], -1)"
+    fwd = (f"z{n} = torch.flatten(a{n - 1}, 1)" if target == "torch"
+           else f"z{n} = a{n - 1}.reshape(a{n - 1}.shape[0], -1)")
     return Row([fwd], [], f"d{n}.reshape(a{n - 1}.shape)",
                f"g{n - 1} = d{n} reshaped back to (m, {', '.join(map(str, layer.input))})")
 

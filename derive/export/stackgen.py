@@ -94,14 +94,22 @@ def _layers(spec, used: set, helpers: set, target: str) -> list[dict]:
         cfg = ", ".join(f"{k}={layer.cfg['kernel'] if v is None and k == 'stride' else v}"
                         for k, v in layer.cfg.items() if k != "seed")
         shapes = ", ".join(f"{letter}{n} {shape}" for letter, shape in layer.params.items())
-        comment = f"layer {n}: {layer.kind.name} {_shape(layer.input)} -> {_shape(layer.output)}, {layer.activation.name}"
+        comment = (f"layer {n}: {layer.kind.name} {_shape(layer.input)} -> {_shape(layer.output)}, "
+                   f"{layer.activation.name}")
         head = comment + (f" ({cfg})" if cfg else "") + (f"; {shapes}" if shapes else "")
         out.append({"n": n, "comment": comment, "head": _wrap(head, 4, 8),
-                    "rule_lines": _wrap(f"layer {n} ({layer.kind.name}): {row.rule}", 4, 8),
+                    "rule_lines": _wrap(f"layer {n} ({layer.kind.name}): "
+                                        f"{_first(row.rule) if n == 1 else row.rule}", 4, 8),
                     "forward": row.forward, "activation": forward,
                     "local": local, "params": row.params, "inputs": row.inputs, "cache": row.cache,
                     "assigns_input": row.assigns_input, "kind": layer.kind.name})
     return out
+
+
+def _first(rule: str) -> str:
+    """Layer 1's rule without the gradient at the input, which gradients() does not compute."""
+    kept = rule.split("; g0")[0]
+    return "nothing to compute (no gradient at the input is needed)" if kept.startswith("g0") else kept
 
 
 def _backward(spec, layers: list[dict]) -> list[str]:
