@@ -216,3 +216,36 @@ def test_cli_writes_a_module_that_checks_itself(target, tmp_path):
     run = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("check: ") and run.stdout.strip().endswith(": ok")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_custom_activation_and_loss_match_the_engine(target, tmp_path):
+    """Expressions the user wrote are printed by the same printer as the table's rows; the
+    engine compiles them separately (check/numeric.py)."""
+    table = {"input": [2, 5], "loss": "(a-y)**4/4 + abs(a-y)", "batch": 2, "reduction": "sum", "layer": [
+        {"kind": "conv1d", "channels": 2, "kernel": 2, "activation": "x/(1+abs(x))"},
+        {"kind": "layernorm", "activation": "gelu"}, {"kind": "flatten"},
+        {"kind": "dense", "units": 3, "activation": "sigmoid(x)*x + max(x, 0)"}]}
+    values = _random_values(table, random.Random(2))
+    spec = make_stack(table)
+    want_loss, want = StackEvaluator(spec).run(make_stack_values(spec, values))
+    module = load_module(StackNetwork(spec).code(target), tmp_path)
+    params, x, y, masks = _inputs(values, target)
+    got = module.gradients(params, x, y, masks)
+    _close(float(module.loss(params, x, y, masks)), want_loss, "loss")
+    for name in want:
+        _close(got[name], want[name], name)
+    assert module.check(verbose=False) < 1e-6
+
+
+def test_torch_module_computes_in_float32_params_dtype(tmp_path):
+    spec = make_stack(CNN)
+    values = _random_values(CNN, random.Random(5))
+    module = load_module(StackNetwork(spec).code("torch"), tmp_path)
+    params = {k: torch.tensor(v, dtype=torch.float32) for k, v in values.items() if k not in ("x", "y")}
+    got = module.gradients(params, values["x"][0], values["y"][0])
+    _, want = StackEvaluator(spec).run(make_stack_values(spec, {**values, "x": values["x"][0],
+                                                                "y": values["y"][0]}))
+    for name in want:
+        assert got[name].dtype == torch.float32
+        _close(got[name].double(), want[name], name, 1e-4, 1e-5)
