@@ -10,7 +10,8 @@ child's maximum resident set.  The baseline is PyTorch autograd computing the sa
 gradients in float64 (graph built and backward run, in this process, median of 20),
 so the table shows what backprop through the layer table and its complex-step
 check cost against the tool people train with.  Every figure is the median of
---repeat runs.
+--repeat runs.  The generated modules (`derive code --target numpy|torch`) are
+timed the same way in process: one gradients() call, median of 20.
 """
 
 from __future__ import annotations
@@ -166,6 +167,32 @@ def torch_seconds(spec: Path) -> float:
     return min(times)
 
 
+def generated_seconds(spec: Path, folder: Path, target: str) -> float:
+    """Median seconds of one gradients() call of the module `derive code` writes for `spec`."""
+    import importlib.util
+    import tomllib
+
+    path = folder / f"lenet_{target}.py"
+    run(["code", str(spec), "--target", target, "-o", str(path)])
+    loader = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    v = tomllib.loads(spec.read_text())["values"]
+    if target == "torch":
+        import torch
+
+        v = {k: torch.tensor(val, dtype=torch.float64) for k, val in v.items()}
+    else:
+        v = {k: np.asarray(val, dtype=float) for k, val in v.items()}
+    params = {k: v[k] for k in SHAPES}
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        module.gradients(params, v["x"], v["y"])
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -174,7 +201,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         spec = write_spec(Path(tmp))
         rows, params = [], None
-        for label, args in (("derive grad --values-only", ["grad", str(spec), "--json"]),
+        for label, args in (("derive grad --json (numbers and formulas)", ["grad", str(spec), "--json"]),
                             ("derive check (values + 1 random point)", ["check", str(spec), "--points", "1"])):
             runs = [run(args) for _ in range(opts.repeat)]
             if params is None:
@@ -186,13 +213,16 @@ def main() -> int:
         baseline = torch_seconds(spec)
         table_rows = [f"| {kind}, width 8, T = {steps} | {label} | {seconds:.2f} | {engine_seconds(row, opts.repeat):.3f} "
                       f"| {mb:.0f} |" for row in recurrent for kind, steps, label, _, seconds, mb in [row]]
+        generated = {t: generated_seconds(spec, Path(tmp), t) for t in ("numpy", "torch")}
     lines = [f"Measured by `benchmarks/bench_stack.py` ({platform.system().lower()}, Python "
              f"{platform.python_version()}, NumPy {np.__version__}): LeNet-sized CNN (1x28x28, conv 4@5x5 "
              f"relu, max-pool 2, conv 8@5x5 relu, max-pool 2, dense 10 softmax, cross-entropy), batch 2, "
              f"{params} parameters; median of {opts.repeat} subprocess runs.", "",
              "| command | seconds | peak MB |", "|---|---:|---:|"]
     lines += [f"| {label} | {seconds:.2f} | {mb:.0f} |" for label, seconds, mb in rows]
-    lines += [f"| baseline: torch autograd, the same gradients (in-process) | {baseline:.4f} | |", "",
+    lines += [f"| generated NumPy module, gradients() (in-process) | {generated['numpy']:.4f} | |",
+              f"| generated PyTorch module, gradients() (in-process) | {generated['torch']:.4f} | |",
+              f"| baseline: torch autograd, the same gradients (in-process) | {baseline:.4f} | |", "",
               "Recurrent networks (4 input features, batch 2, softmax over 3 at the last step); "
               "each T doubled to show the cost's growth in T:", "",
               "| network | command | seconds end to end | engine seconds (in-process, best of 3) | peak MB |",

@@ -1,10 +1,11 @@
 """`StackNetwork`: a [[layer]] network (conv, pool, norm, dropout, residual, embedding, dense).
 
 What it answers today: the loss and every gradient at a point (backprop through
-the layer table, check/stack_eval.py) and the complex-step check of them.  The
-symbolic derivation, documents, `which`, `claim` and generated code read
-`layers = [...]` networks only so far; asking a stack for them is one clear
-line (`unsupported`), not a wrong answer.
+the layer table, check/stack_eval.py), the complex-step check of them, and a
+standalone NumPy or PyTorch module of its loss and gradients (export/stackgen.py).
+The symbolic derivation, documents, `which` and `claim` read `layers = [...]`
+networks only so far; asking a stack for them is one clear line
+(`unsupported`), not a wrong answer.
 """
 
 from __future__ import annotations
@@ -65,9 +66,25 @@ class StackNetwork:
     def check(self, values=None, points: int = 3, seed: int | None = None):
         return check_stack(self.spec, self.values(values), points, **({} if seed is None else {"seed": seed}))
 
+    def code(self, target: str = "numpy") -> str:
+        """Source of a standalone NumPy or PyTorch module with forward(), loss(),
+        gradients(params, x, y, masks) and check() (see export/stackgen.py).
+
+        >>> from derive.spec.stack import make_stack
+        >>> net = StackNetwork(make_stack({"input": [2], "loss": "half_sse",
+        ...                                "layer": [{"kind": "dense", "units": 1}]}))
+        >>> module = {}
+        >>> exec(net.code(), module)
+        >>> module["gradients"]({"W1": [[3.0, 0.0]], "b1": [0.5]}, [2.0, 1.0], [1.0])
+        {'W1': array([[11. ,  5.5]]), 'b1': array([5.5])}
+        """
+        from ..export.stackgen import generate_stack
+
+        return generate_stack(self.spec, target)
+
 
 def unsupported(command: str) -> SpecError:
     """The one line for a command that does not read [[layer]] networks yet."""
-    return SpecError(f"{command} does not read [[layer]] networks yet (grad --values-only and check "
+    return SpecError(f"{command} does not read [[layer]] networks yet (grad, check and code "
                      f"do); the symbolic derivation of conv, pool, norm and the other layer kinds is "
                      f"still to come")

@@ -227,7 +227,8 @@ def cmd_code(args) -> int:
     from ..export.codegen import generate
     from ..files import write_text_atomic
 
-    source = generate(load_network(args), target=args.target)
+    net = load_network(args, stacks=True)  # a StackNetwork writes its own (export/stackgen.py)
+    source = net.code(args.target) if type(net).__name__ == "StackNetwork" else generate(net, args.target)
     if args.output:
         print(write_text_atomic(Path(args.output), source))
     else:

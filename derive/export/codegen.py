@@ -197,11 +197,11 @@ def _vectorised(expr: sympy.Expr, subs: dict, what: str) -> sympy.Expr:
     return out
 
 
-def _loss_term(net, used: set, target: str) -> tuple[str, str]:
-    """Code of one output's loss term over arrays (aL or zL, y), and a note on its form."""
-    spec, L = net.spec, net.spec.depth
-    row, aL, zL, y = spec.activations[-1], _array(f"a{L}"), _array(f"z{L}"), _array("y")
-    term = spec.loss.per_output(A, Y, spec.layers[-1])
+def loss_term(row, loss, n_out: int, L: int, used: set, target: str) -> tuple[str, str]:
+    """Code of one output's loss term over arrays (a<L> or z<L>, y) for an output layer L of
+    n_out units with activation `row`, and a note on its form (MLPs and stacks alike)."""
+    aL, zL, y = _array(f"a{L}"), _array(f"z{L}"), _array("y")
+    term = loss.per_output(A, Y, n_out)
     if row.vector:
         if term.has(sympy.log(A)):
             term = term.xreplace({sympy.log(A): log_softmax(zL)})
@@ -280,7 +280,7 @@ def generate(net, target: str = "numpy") -> str:
     equations = [delta_line] + [
         f"delta({x['l']}) = (delta({x['l'] + 1}) @ W{x['l'] + 1}{'.T' if row else ''})"
         + (f" * {x['local']}" if x["local"] else "") for x in reversed(layers[:-1])]
-    loss_term, loss_note = _loss_term(net, used, target)
+    loss_term_code, loss_note = loss_term(spec.activations[-1], spec.loss, n[-1], L, used, target)
     shapes = {f"{k}{l}": (((n[l - 1], n[l]) if row else (n[l], n[l - 1])) if k == "W" else (n[l],))
               for l in range(1, L + 1) for k in ("W", "b") if k == "W" or spec.bias}
     context = {
@@ -289,7 +289,7 @@ def generate(net, target: str = "numpy") -> str:
         "n0": n[0], "nL": n[-1], "param_shapes": repr(shapes),
         "shapes": ", ".join(f"{k} {v}" for k, v in shapes.items()),
         "layer_list": layers, "output_delta": delta, "softmax_g": softmax_g,
-        "loss_term": loss_term, "loss_note": loss_note,
+        "loss_term": loss_term_code, "loss_note": loss_note,
         "loss_text": f"sum over outputs of {spec.loss.per_output(A, Y, n[-1])}",
         "trace": ", ".join(["a0"] + [f"z{l}, a{l}" for l in range(1, L + 1)]),
         "helpers": used, "math": bool(used & {"math", "_erf", "_erfc"}),
