@@ -80,11 +80,14 @@ class StackNetwork:
         """
         from ..export.stackgen import generate_stack
 
+        recurrent = [layer for layer in self.spec.layers if layer.kind.recurrent]
+        if recurrent:
+            raise unsupported(f"derive code for an {recurrent[0].kind.name} layer")
         return generate_stack(self.spec, target)
 
 
 def unsupported(command: str) -> SpecError:
     """The one line for a command that does not read [[layer]] networks yet."""
-    return SpecError(f"{command} does not read [[layer]] networks yet (grad, check and code "
+    return SpecError(f"{command} does not read [[layer]] networks yet (grad, check, claim and code "
                      f"do); the symbolic derivation of conv, pool, norm and the other layer kinds is "
                      f"still to come")
