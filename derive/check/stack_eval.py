@@ -96,23 +96,36 @@ class StackEvaluator:
 
     def run(self, values):
         """(loss, {array name: dL/darray}) at a `StackValues` point."""
+        t = self.trace(values)
+        return t["loss"], t["grads"]
+
+    def trace(self, values) -> dict:
+        """The whole pass, kept for documents and `which`: loss, grads, and per layer n
+        z[n], a[n], caches[n], delta[n] = dL/dz(n), g[n] = dL/da(n) (g[0] for the input),
+        and identity[f] = what residual layers with from = f added to g[f]."""
         z, a, caches = self.forward(values.x, values.params, values.masks)
         L, s = self.spec.depth, self.spec.scale
         loss = float(s * np.sum(self.losses(z[L], a[L], values.y)))
-        grads, pending = {}, {}
+        grads, pending, delta, g = {}, {}, {}, {}
+        identity = {}
         g_z = s * self._output_delta(z, a, values.y)
         for layer in reversed(self.spec.layers):
             n = layer.number
             if n != L:
-                g_z = g_a * self._functions[n - 1][1](z[n])  # noqa: F821 (set below, one layer up)
+                g_z = g[n] * self._functions[n - 1][1](z[n])
+            delta[n] = g_z
             if layer.kind.name == "residual":
                 source = layer.cfg["from"]
                 pending[source] = pending.get(source, 0) + g_z
+                identity[source] = pending[source]
             P = {letter: values.params[f"{letter}{n}"] for letter in layer.params}
             g_in, local = LAYER_OPS[layer.kind.name][1](layer, g_z, caches[n], P)
-            grads.update({f"{letter}{n}": g for letter, g in local.items()})
-            g_a = None if g_in is None else g_in + pending.pop(n - 1, 0)
-        return loss, {name: grads[name] for name, _ in self.spec.parameter_arrays()}
+            grads.update({f"{letter}{n}": v for letter, v in local.items()})
+            if g_in is not None:
+                g[n - 1] = g_in + pending.pop(n - 1, 0)
+        grads = {name: grads[name] for name, _ in self.spec.parameter_arrays()}
+        return {"loss": loss, "grads": grads, "z": z, "a": a, "caches": caches, "delta": delta,
+                "g": g, "identity": identity}
 
     # -- the reference ------------------------------------------------------------
     def reference(self, values, names=None) -> dict[str, np.ndarray]:
