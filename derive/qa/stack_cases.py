@@ -177,7 +177,7 @@ def _param_evidence(net, q, trace) -> list[dict]:
     for r in _residuals(net, l) if kind == "dense" else []:
         ident, block = _split_residual(net, q, trace)
         out += [{"text": f"Layer {r.number} adds $a^{{({l})}}$ back in ($z^{{({r.number})}} = a^{{({r.number - 1})}} + a^{{({l})}}$), "
-                         f"so $g^{{({l})}}$ is the gradient through layers {l + 1}..{r.number - 1} plus "
+                         f"so $g^{{({l})}}$ is the gradient through {_span(l + 1, r.number - 1)} plus "
                          f"$\\delta^{{({r.number})}}$ unchanged: the identity path."},
                 {"table": (["path", "share of this entry"], [["through the block", f"${num(block)}$"],
                                                             ["identity path", f"${num(ident)}$"],

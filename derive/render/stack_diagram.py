@@ -16,7 +16,8 @@ from xml.sax.saxutils import escape
 
 from .roles import ROLES
 
-STEP = 2.3      # cm between blocks
+STEP = 2.3      # cm between blocks, at most: a long stack is squeezed into WIDTH
+WIDTH = 15.0    # cm the blocks may span (the text width is about 16.6 cm)
 PX = 44         # SVG pixels per centimetre
 MAX_SHEETS = 3  # feature maps drawn per block
 
@@ -36,15 +37,16 @@ def _blocks(spec) -> list[Block]:
     names = ["input"] + [f"{layer.number} {layer.kind.name}" for layer in spec.layers]
     weighted = [False] + [bool(layer.params) for layer in spec.layers]
     tallest = max(s[1] if len(s) > 1 else s[0] for s in shapes)
+    step = min(STEP, WIDTH / max(1, len(shapes) - 1))
     out = []
     for i, (shape, name, w) in enumerate(zip(shapes, names, weighted)):
         if len(shape) == 1:  # a vector: a bar
-            out.append(Block(i * STEP, 0.25, 0.5 + 1.6 * shape[0] / max(tallest, shape[0]), 1, name,
+            out.append(Block(i * step, 0.25, 0.5 + 1.6 * shape[0] / max(tallest, shape[0]), 1, name,
                              str(shape[0]), w))
             continue
         size = 0.5 + 1.2 * shape[1] / tallest
         width = size if len(shape) == 3 else 0.3
-        out.append(Block(i * STEP, width, size, min(shape[0], MAX_SHEETS), name,
+        out.append(Block(i * step, width, size, min(shape[0], MAX_SHEETS), name,
                          "x".join(map(str, shape)), w))
     return out
 
@@ -55,7 +57,9 @@ def _arcs(spec) -> list[tuple[int, int]]:
 
 def tikz(spec) -> str:
     """The picture as a tikzpicture (xcolor's derive* colours must be defined)."""
-    blocks, lines = _blocks(spec), [r"\begin{tikzpicture}[x=1cm,y=1cm,font=\small]"]
+    blocks = _blocks(spec)
+    font = r"\small" if len(blocks) < 8 else r"\scriptsize"
+    lines = [rf"\begin{{tikzpicture}}[x=1cm,y=1cm,font={font}]"]
     weight, loss = ROLES["weight"].xcolor, ROLES["loss"].xcolor
     for b in blocks:
         edge = weight if b.weighted else "black"
@@ -79,7 +83,7 @@ def tikz(spec) -> str:
 def svg(spec) -> str:
     """The same picture as a standalone SVG (y flipped, centimetres times PX)."""
     blocks = _blocks(spec)
-    width, top = (len(blocks) - 1) * STEP + 2.0, 2.4
+    width, top = blocks[-1].x + 2.0, 2.4
     X = lambda x: (x + 1.0) * PX  # noqa: E731
     Y = lambda y: (top - y) * PX  # noqa: E731
     height = (top + 2.2) * PX
