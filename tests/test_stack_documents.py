@@ -214,12 +214,37 @@ def test_which_residual_split_batchnorm_paths_and_dropout_match_torch():
 
 @pytest.mark.parametrize("name, message", [
     ("K9[1,1,1,1]", "is not a parameter entry"), ("a1[9,9,9]", "1-based inside 2x4x4"),
-    ("a7[1]", "must be 0..3"), ("K1(1)", "expected an entry like"),
+    ("a7[1]", "must be 0..3"), ("K1(1)", "expected an entry like"), (None, "needs PARAM"),
 ])
 def test_which_bad_names_are_one_line(capsys, name, message):
-    assert main(["which", str(CNN), name]) == 2
+    assert main(["which", str(CNN)] + ([name] if name else [])) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+
+
+def test_explain_options_a_stack_does_not_take_are_one_line(tmp_path, capsys):
+    for extra in (["--snippet"], ["--part", "chain"], ["--params", "K1[1,1,1,1]"]):
+        assert main(["explain", str(CNN), "-o", str(tmp_path), "--format", "md"] + extra) == 2
+        err = capsys.readouterr().err
+        assert "not for [[layer]] networks yet" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_templates_doc_names_every_stack_variable():
+    """docs/templates.md lists every key of the stack document's context, nested ones too."""
+    doc = (REPO / "docs" / "templates.md").read_text()
+    net = load(CNN)
+    ctx = {**context(net, "tex", net.evaluator.trace(net.values())), "tikz": "", "figure": None}
+    missing, todo = [], list(ctx.items())
+    while todo:
+        key, value = todo.pop()
+        missing += [] if f"`{key}`" in doc else [key]
+        first = value[0] if isinstance(value, list) and value else value
+        if isinstance(first, dict):
+            todo += [(k, v) for k, v in first.items()]
+    assert missing == []
 
 
 if __name__ == "__main__" and "--update" in sys.argv:

@@ -1,10 +1,11 @@
 """`StackNetwork`: a [[layer]] network (conv, pool, norm, dropout, residual, embedding, dense).
 
 What it answers today: the loss and every gradient at a point (backprop through
-the layer table, check/stack_eval.py) and the complex-step check of them.  The
-symbolic derivation, documents, `which`, `claim` and generated code read
-`layers = [...]` networks only so far; asking a stack for them is one clear
-line (`unsupported`), not a wrong answer.
+the layer table, check/stack_eval.py), the complex-step check of them, the
+document (`derive explain`: render/stack_document.py) and `derive which`
+(qa/stack_answer.py).  `claim`, exercises, the HTML page and generated code
+read `layers = [...]` networks only so far; asking a stack for them is one
+clear line (`unsupported`), not a wrong answer.
 """
 
 from __future__ import annotations
@@ -62,6 +63,5 @@ class StackNetwork:
 
 def unsupported(command: str) -> SpecError:
     """The one line for a command that does not read [[layer]] networks yet."""
-    return SpecError(f"{command} does not read [[layer]] networks yet (grad --values-only and check "
-                     f"do); the symbolic derivation of conv, pool, norm and the other layer kinds is "
-                     f"still to come")
+    return SpecError(f"{command} does not read [[layer]] networks yet (grad, check, explain and "
+                     f"which do)")
