@@ -272,7 +272,8 @@ def test_cli_check_passes_on_a_cnn_and_catches_a_wrong_backward_rule(tmp_path, c
                                             and "MISMATCH" in line]
 
 
-@pytest.mark.parametrize("command", [["explain"], ["which"], ["exercises"]])
+@pytest.mark.parametrize("command", [["explain", "--format", "html"], ["which", "K1[1,1,1,1]", "--format", "html"],
+                                     ["exercises"]])
 def test_commands_without_layer_support_say_so_in_one_line(tmp_path, capsys, command):
     spec = _write(tmp_path, CNN)
     argv = [command[0], spec] + command[1:]

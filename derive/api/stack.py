@@ -1,11 +1,12 @@
 """`StackNetwork`: a [[layer]] network (conv, pool, norm, dropout, residual, embedding, dense).
 
 What it answers today: the loss and every gradient at a point (backprop through
-the layer table, check/stack_eval.py), the complex-step check of them, and a
-standalone NumPy or PyTorch module of its loss and gradients (export/stackgen.py).
-The symbolic derivation, documents, `which` and `claim` read `layers = [...]`
-networks only so far; asking a stack for them is one clear line
-(`unsupported`), not a wrong answer.
+the layer table, check/stack_eval.py), the complex-step check of them, the
+document (`derive explain`: render/stack_document.py), `derive which`
+(qa/stack_answer.py), `derive claim` (qa/stack_claim.py) and a standalone NumPy or
+PyTorch module (export/stackgen.py).  Exercises and the HTML page read `layers = [...]`
+networks only so far; asking a stack for them is one clear line (`unsupported`),
+not a wrong answer.
 """
 
 from __future__ import annotations
@@ -88,6 +89,5 @@ class StackNetwork:
 
 def unsupported(command: str) -> SpecError:
     """The one line for a command that does not read [[layer]] networks yet."""
-    return SpecError(f"{command} does not read [[layer]] networks yet (grad, check, claim and code "
-                     f"do); the symbolic derivation of conv, pool, norm and the other layer kinds is "
-                     f"still to come")
+    return SpecError(f"{command} does not read [[layer]] networks yet (grad, check, explain, "
+                     f"which, claim and code do)")

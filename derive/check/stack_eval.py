@@ -19,7 +19,7 @@ wrong entry still shows (its error times v_i is almost surely not cancelled).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -43,6 +43,10 @@ class StackTrace:
     a: dict
     delta: dict
     inner: dict
+    caches: dict = field(default_factory=dict)
+    g: dict = field(default_factory=dict)
+    identity: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
 
     def step_norms(self, layer: int) -> np.ndarray:
         """||dL/dh_t|| per step t of a recurrent layer (over the batch and the units): where
@@ -138,28 +142,32 @@ class StackEvaluator:
         return t.loss, t.grads
 
     def trace(self, values) -> "StackTrace":
-        """The forward pass and every layer's delta(l) = dL/dz(l) of the batch loss (for an rnn
-        or lstm, dL/dh from the layers above; `inner` holds its BPTT quantities per step)."""
+        """The whole pass, kept for documents, `which` and claims: the loss, the gradients and per
+        layer n z[n], a[n], caches[n], delta[n] = dL/dz(n) (for an rnn or lstm dL/dh from above),
+        g[n] = dL/da(n) (g[0] for the input), identity[f] = what residual layers with from = f
+        added to g[f], and a recurrent layer's per-step BPTT quantities in inner[n]."""
         z, a, caches = self.forward(values.x, values.params, values.masks)
         L, s = self.spec.depth, self.spec.scale
         loss = float(s * np.sum(self.losses(z[L], a[L], values.y)))
-        grads, pending, deltas, inner = {}, {}, {}, {}
+        grads, pending, delta, g, identity, inner = {}, {}, {}, {}, {}, {}
         g_z = s * self._output_delta(z, a, values.y)
         for layer in reversed(self.spec.layers):
             n = layer.number
-            if n != L:  # g_a was set one layer up
-                g_z = g_a if layer.kind.recurrent else g_a * self._functions[n - 1][1](z[n])  # noqa: F821
-            deltas[n] = g_z
+            if n != L:
+                g_z = g[n] if layer.kind.recurrent else g[n] * self._functions[n - 1][1](z[n])
+            delta[n] = g_z
             if layer.kind.name == "residual":
                 source = layer.cfg["from"]
                 pending[source] = pending.get(source, 0) + g_z
+                identity[source] = pending[source]
             P = {letter: values.params[layer.kind.array_name(letter, n)] for letter in layer.params}
             g_in, local = self.ops[layer.kind.name][1](layer, g_z, caches[n], P)
             inner[n] = {k[1:]: local.pop(k) for k in [k for k in local if k.startswith("_")]}
-            grads.update({layer.kind.array_name(letter, n): g for letter, g in local.items()})
-            g_a = None if g_in is None else g_in + pending.pop(n - 1, 0)
-        return StackTrace(loss, {name: grads[name] for name, _ in self.spec.parameter_arrays()},
-                          z, a, deltas, inner)
+            grads.update({layer.kind.array_name(letter, n): v for letter, v in local.items()})
+            if g_in is not None:
+                g[n - 1] = g_in + pending.pop(n - 1, 0)
+        grads = {name: grads[name] for name, _ in self.spec.parameter_arrays()}
+        return StackTrace(loss, grads, z, a, delta, inner, caches, g, identity, values.params)
 
     # -- the reference ------------------------------------------------------------
     def reference(self, values, names=None) -> dict[str, np.ndarray]:

@@ -150,11 +150,13 @@ def cmd_explain(args) -> int:
     from ..render.document import build
 
     _check_params_list(args.params)
-    net = load_network(args)
+    net = load_network(args, stacks=True)
     formats = tuple(f.strip() for f in args.format.split(",")) if args.format else None
     bad = [f for f in formats or () if f.lower() not in ("pdf", "tex", "md", "html")]
     if bad:
         raise SpecError(f"format {','.join(bad)!r}; expected a comma list of pdf, tex, md, html")
+    if type(net).__name__ == "StackNetwork":
+        return _explain_stack(net, args, formats)
     html = formats is not None and "html" in [f.lower() for f in formats]
     others = tuple(f for f in formats or () if f.lower() != "html") or (None if not html else ())
     stem = Path(args.spec).stem if args.spec else None
@@ -177,6 +179,21 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
+def _explain_stack(net, args, formats) -> int:
+    """`derive explain` of a [[layer]] network: render/stack_document.py's own document."""
+    from ..render.stack_document import build_stack
+
+    if formats and "html" in [f.lower() for f in formats]:
+        from ..api.stack import unsupported
+
+        raise unsupported("derive explain --format html")
+    for path in build_stack(net, formats=formats, outdir=args.output, params=args.params,
+                            snippet=args.snippet, part=args.part, templates=args.templates,
+                            paper=args.paper, stem=Path(args.spec).stem if args.spec else None):
+        print(path)
+    return EXIT_OK
+
+
 def cmd_default(args) -> int:
     from ..api import load
     from ..render.document import build
@@ -191,7 +208,9 @@ def cmd_which(args) -> int:
 
     from ..qa.answer import which
 
-    net = load_network(args)
+    net = load_network(args, stacks=True)
+    if type(net).__name__ == "StackNetwork":
+        return _which_stack(net, args)
     answer = which(net, args.param, notation=args.notation, loss_symbol=args.loss_symbol,
                    question=args.question)
     if args.json:
@@ -205,6 +224,25 @@ def cmd_which(args) -> int:
 
         print(page(net, _answers(net, args.notation, args.loss_symbol), answer.markdown(),
                    args.param and answer.param.name))
+    else:
+        raise SpecError(f"--format {args.format!r}; expected md, tex or html")
+    return EXIT_OK
+
+
+def _which_stack(net, args) -> int:
+    import json
+
+    from ..qa.stack_answer import stack_which
+
+    if args.format == "html":
+        from ..api.stack import unsupported
+
+        raise unsupported("derive which --format html")
+    answer = stack_which(net, args.param)
+    if args.json:
+        print(json.dumps(answer.to_json(), indent=1))
+    elif args.format in ("md", "tex"):
+        print(answer.markdown() if args.format == "md" else answer.latex(), end="")
     else:
         raise SpecError(f"--format {args.format!r}; expected md, tex or html")
     return EXIT_OK

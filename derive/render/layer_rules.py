@@ -258,3 +258,47 @@ def _recurrent_rule(kind: str) -> LayerRule:
 
 LAYER_RULES["rnn"] = _recurrent_rule("rnn")
 LAYER_RULES["lstm"] = _recurrent_rule("lstm")
+
+
+# -- the role colours on a printed rule ---------------------------------------------------
+
+#: Which role a symbol of the rules plays: delta and g carry the loss's derivative back,
+#: parameters are weights, the layer's input is the input (the activation's derivative
+#: is painted where it is written, in delta = g * f'(z)).
+_SYMBOL_ROLES = (("\\delta^{(", "loss"), ("g^{(", "loss"), ("K^{(", "weight"),
+                 ("W^{(", "weight"), ("E^{(", "weight"), ("\\gamma^{(", "weight"), ("a^{(", "input"))
+
+
+def _group_end(tex: str, i: int) -> int:
+    """The index just past the brace group opening at tex[i] == '{'."""
+    depth = 0
+    for j in range(i, len(tex)):
+        depth += {"{": 1, "}": -1}.get(tex[j], 0)
+        if depth == 0:
+            return j + 1
+    return len(tex)
+
+
+def paint(tex: str, painter: Callable[[str, str], str]) -> str:
+    r"""The rule with each symbol on the right of its first '=' painted by role:
+    `painter(role, tex)` is formulas.Style.paint (\textcolor or {\color{#hex}}).
+    A symbol is its letter with its ^{(l)} and _{...} groups; the left side (what
+    is being defined) stays black."""
+    head, eq, body = tex.partition("=")
+    if not eq:
+        head, body = "", tex
+    out, i = [], 0
+    while i < len(body):
+        hit = next(((s, r) for s, r in _SYMBOL_ROLES if body.startswith(s, i)
+                    and (i == 0 or not body[i - 1].isalpha())), None)
+        if hit is None:
+            out.append(body[i])
+            i += 1
+            continue
+        j = i + len(hit[0]) - (3 if hit[0].endswith("^{(") else 0)  # back to the '^'
+        for mark in "^_":  # the superscript and subscript groups that belong to the symbol
+            if j < len(body) and body[j] == mark and j + 1 < len(body) and body[j + 1] == "{":
+                j = _group_end(body, j + 1)
+        out.append(painter(hit[1], body[i:j]))
+        i = j
+    return head + eq + "".join(out)
