@@ -25,9 +25,10 @@ import numpy as np
 from ..errors import SpecError
 from ..render.formulas import Style, format_number
 from ..render.layer_rules import LAYER_RULES, entry_latex, paint
+from ..render.stack_content import entry_symbol
 from . import stack_cases
 
-_NAME = re.compile(r"^\s*([A-Za-z]+)(\d*)\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]\s*$")
+_NAME = re.compile(r"^\s*([A-Za-z]+)(\d*)([a-z]?)\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]\s*$")
 
 
 def num(v: float) -> str:
@@ -54,7 +55,8 @@ def parse_query(net, text: str) -> StackQuery:
     if not m:
         raise SpecError(f"PARAM {text!r}: expected an entry like K1[1,1,2,2] or gamma2[1], or an "
                         f"input position like a1[1,2,3] (the output of layer 1)")
-    letter, number, idx = m.group(1), m.group(2), tuple(int(i) for i in m.group(3).split(","))
+    letter, number, gate = m.group(1), m.group(2), m.group(3)  # gate: an LSTM's W1i, R1f, ...
+    idx = tuple(int(i) for i in m.group(4).split(","))
     spec = net.spec
     if letter in ("a", "x"):
         l = 0 if letter == "x" else int(number or -1)
@@ -65,7 +67,7 @@ def parse_query(net, text: str) -> StackQuery:
             raise SpecError(f"PARAM {text!r}: the input is token indices, which have no gradient")
         _check_index(text, idx, shape)
         return StackQuery(f"a{l}[{','.join(map(str, idx))}]", spec.layers[l], None, idx)
-    name = f"{letter}{number}[{','.join(map(str, idx))}]"
+    name = f"{letter}{number}{gate}[{','.join(map(str, idx))}]"
     for entry, layer, let, index in net.entries():
         if entry == name:
             return StackQuery(name, layer, let, index)
@@ -98,8 +100,7 @@ class StackAnswer:
         else:
             out.append({"text": f"Layer {layer.number} ({layer.kind.name}): {layer.kind.flow}. The rule:"})
             out.append({"math": paint(rule.params[q.letter](layer), style.paint)})
-            sym = {"gamma": r"\gamma", "beta": r"\beta"}.get(q.letter, q.letter)
-            lhs = rf"\frac{{\partial L}}{{\partial {sym}^{{({layer.number})}}_{{{','.join(map(str, q.idx))}}}}}"
+            lhs = entry_symbol(layer, q.letter, q.idx)
             value = f" = {num(self.value)}" if self.trace is not None else ""
             out.append({"text": "This entry:"})
             out.append({"math": f"{lhs} = {paint(entry_latex(layer, q.letter, q.idx), style.paint)}{value}"})
@@ -113,7 +114,7 @@ class StackAnswer:
     def value(self):
         if self.trace is None or self.query.position:
             return None
-        return float(self.trace.grads[f"{self.query.letter}{self.query.layer.number}"][
+        return float(self.trace.grads[self.query.layer.kind.array_name(self.query.letter, self.query.layer.number)][
             tuple(i - 1 for i in self.query.idx)])
 
     def markdown(self) -> str:

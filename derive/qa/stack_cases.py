@@ -16,6 +16,7 @@ import itertools
 import numpy as np
 
 from ..render.formulas import format_number
+from ..render.sequence import step_terms
 
 #: Terms of a sum written out before the rest is left to the total.
 MAX_TERMS = 24
@@ -39,6 +40,9 @@ def headline(net, q) -> str:
                 }.get(kind, f"Through layer {l}'s local rule: {q.layer.kind.flow}.")
     if kind.startswith("conv") and q.letter == "K":
         return "The sum over every output position (and example) where the shared kernel weight was used."
+    if q.layer.kind.recurrent:
+        return ("The sum over every time step: the same weight acts at each step, so backpropagation "
+                "through time adds up one term per step.")
     if kind in ("batchnorm", "layernorm"):
         return f"{'delta times x-hat' if q.letter == 'gamma' else 'delta'}, summed over the batch."
     if _residuals(net, l):
@@ -79,7 +83,7 @@ def _split_residual(net, q, trace):
     fprime = compile_expr(q.layer.activation.derivative(), (X,))(trace.z[l]).real
     ident = np.broadcast_to(trace.identity[l].real, fprime.shape) * fprime
     a = trace.a[l - 1].real
-    total = trace.grads[f"{q.letter}{l}"][tuple(i - 1 for i in q.idx)]
+    total = trace.grads[q.layer.kind.array_name(q.letter, l)][tuple(i - 1 for i in q.idx)]
     part = float(np.sum(ident[:, j] * (a[:, k] if q.letter == "W" else 1.0)))
     return part, float(total) - part
 
@@ -163,9 +167,22 @@ def evidence(net, q, trace, style) -> list[dict]:
     return _param_evidence(net, q, trace)
 
 
+def _step_rows(q, trace) -> list[list[str]]:
+    """Each time step's term of a recurrent weight's gradient and its share of the total."""
+    terms = step_terms(trace, q.layer, q.letter, q.idx)
+    total = float(np.sum(terms))
+    return [[str(t + 1), f"${num(v)}$", f"{100 * v / total + 0.0:.1f}%" if total else "-"] for t, v in enumerate(terms)]
+
+
 def _param_evidence(net, q, trace) -> list[dict]:
     kind, l = q.layer.kind.name, q.layer.number
     out = []
+    if q.layer.kind.recurrent:
+        rows = _step_rows(q, trace)
+        out += [{"text": f"Its {len(rows)} steps, from the first to the last (each step's term and share):"},
+                {"table": (["step t", "term", "share"], rows)},
+                {"text": f"Sum: ${num(np.sum(step_terms(trace, q.layer, q.letter, q.idx)))}$. The later steps' "
+                         f"terms reach back through the recursion (the document's section 'Through time')."}]
     if kind.startswith("conv") and q.letter == "K":
         terms = _conv_terms(q, trace)
         rows = [[str(n), ",".join(map(str, p)), f"${num(d)}$", f"${num(a)}$", f"${num(d * a)}$"]
@@ -201,6 +218,8 @@ def numbers(net, q, trace) -> dict:
         g = trace.g[l - 1].real
         return {"gradients": [float(g[(n, *[i - 1 for i in q.idx])]) for n in range(net.spec.batch)]}
     out = {}
+    if q.layer.kind.recurrent:
+        out["steps"] = [float(v) for v in step_terms(trace, q.layer, q.letter, q.idx)]
     if kind.startswith("conv") and q.letter == "K":
         out["terms"] = [{"example": n, "position": list(p), "delta": float(d), "a": float(a)}
                         for n, p, d, a, _ in _conv_terms(q, trace)]

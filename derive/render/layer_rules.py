@@ -229,7 +229,7 @@ def _recurrent_parts(layer, letter: str):
 def _recurrent_latex(layer, letter: str, idx) -> str:
     r"""\sum_n \sum_t delta_{n,t,j} x_{n,t,k}: the weights are shared by every step (BPTT)."""
     gate, first, times = _recurrent_parts(layer, letter)
-    delta = f"\\delta{_sup(layer)}" + (f"_{{{gate}}}{{}}" if gate else "")  # {}: a second subscript
+    delta = f"\\delta^{{({layer.number},{gate})}}" if gate else f"\\delta{_sup(layer)}"  # a gate's delta: (l, g)
     body = f"\\sum_{{n}}\\sum_{{t={first}}}^{{{layer.input[0]}}} {delta}_{{n,t,{idx[0]}}}"
     if times is None:
         return body
@@ -253,7 +253,18 @@ def _recurrent_rule(kind: str) -> LayerRule:
                              r"(i, f, o) = \sigma(\cdot),\ g = \tanh(\cdot)\ \text{of } W_\ast x_t + R_\ast h_{t-1} + b_\ast")
         backward = lambda l: (r"\frac{\partial c_t}{\partial c_{t-1}} = f_t,\quad \bar c_t = \bar c_{t+1} \odot f_{t+1} "  # noqa: E731
                               r"+ \bar h_t \odot o_t \odot (1 - \tanh^2 c_t)")
-    return LayerRule(forward, backward, {})
+    letters = ["W", "R", "b"] if kind == "rnn" else [f"{x}{g}" for g in "ifgo" for x in "WRb"]
+    params = {letter: (lambda l, letter=letter: _recurrent_gradient(l, letter)) for letter in letters}
+    return LayerRule(forward, backward, params)
+
+
+def _recurrent_gradient(layer, letter: str) -> str:
+    """dL/dW, dL/dR, dL/db of a recurrent layer in index notation: a sum over the steps."""
+    sym = letter[0] + _sup(layer)
+    sub = ("j,k" if letter[0] != "b" else "j") if len(letter) == 1 else (
+        f"{letter[1:]},j,k" if letter[0] != "b" else f"{letter[1:]},j")
+    idx = ("j", "k") if letter[0] != "b" else ("j",)
+    return f"\\frac{{\\partial L}}{{\\partial {sym}_{{{sub}}}}} = {_recurrent_latex(layer, letter, idx)}"
 
 
 LAYER_RULES["rnn"] = _recurrent_rule("rnn")

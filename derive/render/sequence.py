@@ -49,16 +49,15 @@ def recursion(layer) -> list[str]:
                 f" + R^{{({l})\\top}} \\delta^{{({l})}}_{{t+1}}\\Big) \\odot f'\\big(z^{{({l})}}_t\\big),"
                 f"\\qquad \\delta^{{({l})}}_{{T+1}} = 0",
                 f"\\frac{{\\partial L}}{{\\partial R^{{({l})}}}} = \\sum_n \\sum_{{t=2}}^{{T}} \\delta^{{({l})}}_t"
-                f"\\, \\big(h^{{({l})}}_{{t-1}}\\big)^\\top,\\quad \\frac{{\\partial L}}{{\\partial W^{{({l})}}}} = "
+                f"\\, \\big(h^{{({l})}}_{{t-1}}\\big)^\\top",
+                f"\\frac{{\\partial L}}{{\\partial W^{{({l})}}}} = "
                 f"\\sum_n \\sum_{{t=1}}^{{T}} \\delta^{{({l})}}_t \\big(a^{{({l - 1})}}_t\\big)^\\top",
                 f"\\text{{where }} g^{{({l})}}_t = \\partial L / \\partial h^{{({l})}}_t \\text{{ from the layer above at step }} t"]
-    return [r"\bar h_t = g_t + \sum_{\ast \in \{i,f,g,o\}} R_\ast^\top \bar z_{\ast,t+1},\qquad "
+    return [r"\bar h_t = g_t + \sum_{\ast \in \{i,f,g,o\}} R_\ast^\top \bar z_{\ast,t+1}",
             r"\bar c_t = \bar c_{t+1} \odot f_{t+1} + \bar h_t \odot o_t \odot \big(1 - \tanh^2 c_t\big)",
-            r"\frac{\partial c_t}{\partial c_{t-1}} = \operatorname{diag}(f_t):\ \text{the cell state's path "
-            r"multiplies the gradient by the forget gate alone, no weight matrix, no squashing derivative}",
-            r"\bar z_{i,t} = \bar c_t \odot g_t \odot i_t(1-i_t),\ \bar z_{f,t} = \bar c_t \odot c_{t-1} \odot "
-            r"f_t(1-f_t),\ \bar z_{g,t} = \bar c_t \odot i_t \odot (1-g_t^2),\ \bar z_{o,t} = \bar h_t \odot "
-            r"\tanh c_t \odot o_t(1-o_t)"]
+            r"\frac{\partial c_t}{\partial c_{t-1}} = \operatorname{diag}(f_t)\ \text{(no weight matrix, no squashing derivative)}",
+            r"\bar z_{i,t} = \bar c_t \odot g_t \odot i_t(1-i_t),\quad \bar z_{f,t} = \bar c_t \odot c_{t-1} \odot f_t(1-f_t)",
+            r"\bar z_{g,t} = \bar c_t \odot i_t \odot (1-g_t^2),\quad \bar z_{o,t} = \bar h_t \odot \tanh c_t \odot o_t(1-o_t)"]
 
 
 def jacobian(layer) -> str:

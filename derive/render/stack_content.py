@@ -18,6 +18,7 @@ from math import prod
 from .formulas import Style, format_number
 from .layer_rules import LAYER_RULES, entry_latex, paint
 from .roles import colour_definitions
+from .sequence import sequence_layers
 
 #: Gradient entries the worked section prints per parameter array.
 WORKED_ENTRIES = 2
@@ -146,15 +147,21 @@ def gradient_rows(spec, style: Style) -> list[dict]:
     for layer in spec.layers:
         for letter, f in LAYER_RULES[layer.kind.name].params.items():
             sym = {"gamma": r"\gamma", "beta": r"\beta"}.get(letter, letter)
-            rows.append({"name": f"{letter}{layer.number}", "symbol": f"{sym}^{{({layer.number})}}",
+            if layer.kind.name == "lstm":  # W<l><gate>: the gate as a subscript
+                sym = f"{letter[0]}_{{{letter[1:]}}}"
+            rows.append({"name": layer.kind.array_name(letter, layer.number), "symbol": f"{sym}^{{({layer.number})}}",
                          "shape": _shape(layer.params[letter]),
                          "equation": paint(f(layer), style.paint)})
     return rows
 
 
-def _symbol(layer, letter: str, idx) -> str:
+def entry_symbol(layer, letter: str, idx) -> str:
+    """dL/dP[idx] as the left side of an equation (an LSTM gate joins the subscript)."""
     sym = {"gamma": r"\gamma", "beta": r"\beta"}.get(letter, letter)
-    return rf"\frac{{\partial L}}{{\partial {sym}^{{({layer.number})}}_{{{','.join(map(str, idx))}}}}}"
+    sub = ",".join(map(str, idx))
+    if layer.kind.name == "lstm":  # W<l><gate>: the gate joins the subscript
+        sym, sub = letter[0], f"{letter[1:]},{sub}"
+    return rf"\frac{{\partial L}}{{\partial {sym}^{{({layer.number})}}_{{{sub}}}}}"
 
 
 def worked_section(net, style: Style, trace: dict | None) -> dict | None:
@@ -164,12 +171,12 @@ def worked_section(net, style: Style, trace: dict | None) -> dict | None:
         return None
     grads, entries, seen = trace.grads, [], {}
     for name, layer, letter, idx in net.entries():
-        key = f"{letter}{layer.number}"
+        key = layer.kind.array_name(letter, layer.number)
         if seen.get(key, 0) >= WORKED_ENTRIES:
             continue
         seen[key] = seen.get(key, 0) + 1
         value = float(grads[key][tuple(i - 1 for i in idx)])
-        entries.append({"name": name, "symbol": _symbol(layer, letter, idx),
+        entries.append({"name": name, "symbol": entry_symbol(layer, letter, idx),
                         "formula": paint(entry_latex(layer, letter, idx), style.paint),
                         "value": value, "printed": format_number(value, 6)})
     pools = [pool_routes(layer, trace) for layer in net.spec.layers if layer.kind.name.startswith("maxpool")]
@@ -217,4 +224,5 @@ def context(net, target: str, trace: dict | None = None) -> dict:
             "legend": style.legend(), "colour_definitions": colour_definitions(),
             "network": network_section(spec), "loss": loss_section(spec, style),
             "cards": cards(spec, style), "backward": backward_chain(spec, style),
-            "gradients": gradient_rows(spec, style), "worked": worked_section(net, style, trace)}
+            "gradients": gradient_rows(spec, style), "worked": worked_section(net, style, trace),
+            "sequence": sequence_layers(net, trace)}
