@@ -12,14 +12,18 @@ and fails when its BPTT rule is planted wrong.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 
 from derive.api.stack import StackNetwork
 from derive.check.stack_eval import StackEvaluator
+from derive.cli import main
 from derive.spec.stack import make_stack
 from derive.spec.stack_values import make_stack_values
 from test_recurrent import random_recurrent, torch_reference
+from test_stack import _write
 from test_stack_code import TARGETS, _close, _inputs, load_module
 
 CASES = [random_recurrent(random.Random(23), i) for i in range(12)]
@@ -70,3 +74,14 @@ def test_check_catches_a_planted_wrong_bptt_rule(table, target, what, old, new, 
     assert source.count(old) == 1
     with pytest.raises(AssertionError, match="disagree"):
         load_module(source.replace(old, new), tmp_path).check(verbose=False)
+
+
+def test_cli_writes_a_module_whose_self_check_passes(tmp_path):
+    """`derive code` on an LSTM file (it used to refuse recurrent layers): the file runs its check()."""
+    out = tmp_path / "lstm_code.py"
+    assert main(["code", _write(tmp_path, LSTM), "--target", "numpy", "-o", str(out)]) == 0
+    source = out.read_text()
+    assert "W1i (3, 3)" in source and "for t in range(x.shape[1])" in source
+    run = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("check: ") and run.stdout.strip().endswith(": ok")

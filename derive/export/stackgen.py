@@ -98,7 +98,8 @@ def _layers(spec, used: set, helpers: set, target: str) -> list[dict]:
             forward, local = f"z{n}", None
         cfg = ", ".join(f"{k}={layer.cfg['kernel'] if v is None and k == 'stride' else v}"
                         for k, v in layer.cfg.items() if k != "seed")
-        shapes = ", ".join(f"{letter}{n} {shape}" for letter, shape in layer.params.items())
+        shapes = ", ".join(f"{layer.kind.array_name(letter, n)} {shape}"
+                           for letter, shape in layer.params.items())
         comment = (f"layer {n}: {layer.kind.name} {_shape(layer.input)} -> {_shape(layer.output)}, "
                    f"{layer.activation.name}")
         head = comment + (f" ({cfg})" if cfg else "") + (f"; {shapes}" if shapes else "")
