@@ -23,16 +23,22 @@ from derive.cli import main
 from derive.spec.stack import make_stack
 from derive.spec.stack_values import make_stack_values
 from test_recurrent import random_recurrent, torch_reference
-from test_stack import _write
+from test_stack import _random_values, _write
 from test_stack_code import TARGETS, _close, _inputs, load_module
 
-CASES = [random_recurrent(random.Random(23), i) for i in range(12)]
+#: one stream: widths 1-4, T 1-5, a relu rnn, batch 2-3 (test_stack._random_values writes a batch
+#: of 1 with its batch axis, which values of batch 1 omit; one example is tested below)
+_RNG = random.Random(399)
+CASES = [random_recurrent(_RNG, i) for i in range(12)]
 
 
 def test_cases_cover_both_kinds_depths_and_sequence_losses():
     seen = {(t["layer"][0]["kind"], len(t["layer"]) - 1, t["sequence_loss"]) for t, _ in CASES}
     assert seen == {(k, d, s) for k in ("rnn", "lstm") for d in (1, 2) for s in ("last", "all")}
     assert {t["loss"] for t, _ in CASES} == {"cross_entropy", "half_sse", "mse", "bce", "sse"}
+    assert {t["steps"] for t, _ in CASES} == {1, 2, 3, 4, 5}
+    assert {x["units"] for t, _ in CASES for x in t["layer"][:-1]} == {1, 2, 3, 4}
+    assert "relu" in {x.get("activation") for t, _ in CASES for x in t["layer"][:-1]}  # a kink in BPTT
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -85,3 +91,20 @@ def test_cli_writes_a_module_whose_self_check_passes(tmp_path):
     run = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("check: ") and run.stdout.strip().endswith(": ok")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_one_sequence_without_the_batch_axis(target, tmp_path):
+    """x (T, features) and, for sequence_loss = "all", y (T, n_out): one example, batch 1."""
+    table = {**RNN, "batch": 1}
+    values = _random_values({**RNN, "batch": 2}, random.Random(3))
+    values = {**values, "x": values["x"][0], "y": values["y"][0]}
+    spec = make_stack(table)
+    want_loss, want = StackEvaluator(spec).run(make_stack_values(spec, values))
+    module = load_module(StackNetwork(spec).code(target), tmp_path)
+    params, x, y, _ = _inputs(values, target)
+    assert tuple(x.shape) == (4, 3) and tuple(y.shape) == (4, 2)
+    got = module.gradients(params, x, y)
+    _close(float(module.loss(params, x, y)), want_loss, "loss")
+    for name in want:
+        _close(got[name], want[name], name)

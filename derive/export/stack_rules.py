@@ -209,7 +209,8 @@ def _lstm(layer, target: str, act=None) -> Row:
                f"g{n - 1}_t = sum_gates dgate_t W{n}<gate>", cache=True, assigns_input=True)
 
 
-ROWS = {"rnn": _rnn, "lstm": _lstm, "dense": _dense, "conv1d": _conv, "conv2d": _conv, "maxpool1d": _pool, "maxpool2d": _pool,
+ROWS = {"rnn": _rnn, "lstm": _lstm,
+        "dense": _dense, "conv1d": _conv, "conv2d": _conv, "maxpool1d": _pool, "maxpool2d": _pool,
         "avgpool1d": _pool, "avgpool2d": _pool, "flatten": _flatten, "batchnorm": _norm,
         "layernorm": _norm, "dropout": _dropout, "residual": _residual, "embedding": _embedding}
 
