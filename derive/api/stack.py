@@ -81,9 +81,6 @@ class StackNetwork:
         """
         from ..export.stackgen import generate_stack
 
-        recurrent = [layer for layer in self.spec.layers if layer.kind.recurrent]
-        if recurrent:
-            raise unsupported(f"derive code for an {recurrent[0].kind.name} layer")
         return generate_stack(self.spec, target)
 
 

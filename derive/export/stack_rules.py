@@ -51,21 +51,28 @@ def _p(letter: str, n: int) -> str:
     return f'p["{letter}{n}"]'
 
 
-def _dense(layer, target: str) -> Row:
-    n, b = layer.number, "b" in layer.params
+def _dense(layer, target: str, act=None) -> Row:
+    """x @ W^T + b on the last axis; after a recurrent layer (input (m, T, features)) at every
+    step, so W's and b's gradients add up over the examples and the steps."""
+    n, b, seq = layer.number, "b" in layer.params, len(layer.input) == 2
+    axes = "(0, 1)" if seq else "0"
     if target == "torch":
         fwd = f"z{n} = F.linear(a{n - 1}, {_p('W', n)}" + (f", {_p('b', n)})" if b else ")")
-        bias = f"d{n}.sum(dim=0)"
+        bias = f"d{n}.sum(dim={axes})"
     else:
         fwd = f"z{n} = a{n - 1} @ {_p('W', n)}.T" + (f" + {_p('b', n)}" if b else "")
-        bias = f"d{n}.sum(axis=0)"
-    params = [f'grads["W{n}"] = d{n}.T @ a{n - 1}'] + ([f'grads["b{n}"] = {bias}'] if b else [])
+        bias = f"d{n}.sum(axis={axes})"
+    weight = (f"d{n}.reshape(-1, d{n}.shape[-1]).T @ a{n - 1}.reshape(-1, a{n - 1}.shape[-1])" if seq
+              else f"d{n}.T @ a{n - 1}")
+    params = [f'grads["W{n}"] = {weight}'] + ([f'grads["b{n}"] = {bias}'] if b else [])
+    over = "examples and steps" if seq else "examples"
     return Row([fwd], params, f"d{n} @ {_p('W', n)}",
-               f"dW{n} = d{n}.T @ a{n - 1}" + (f", db{n} = d{n} summed over examples" if b else "")
-               + f"; g{n - 1} = d{n} @ W{n}")
+               (f"at every step: dW{n} = sum over examples and steps of d{n} (x) a{n - 1}" if seq
+                else f"dW{n} = d{n}.T @ a{n - 1}")
+               + (f", db{n} = d{n} summed over {over}" if b else "") + f"; g{n - 1} = d{n} @ W{n}")
 
 
-def _conv(layer, target: str) -> Row:
+def _conv(layer, target: str, act=None) -> Row:
     n, dims = layer.number, _dims(layer)
     kernel, stride, pad = _geometry(layer, dims)
     axes = (0,) + tuple(range(2, 2 + dims))
@@ -88,7 +95,7 @@ def _conv(layer, target: str) -> Row:
                cache=target != "torch")
 
 
-def _pool(layer, target: str) -> Row:
+def _pool(layer, target: str, act=None) -> Row:
     n, dims = layer.number, _dims(layer)
     kernel, stride, _ = _geometry(layer, dims)
     is_max = layer.kind.name.startswith("max")
@@ -116,7 +123,7 @@ def _prod(values) -> int:
     return out
 
 
-def _flatten(layer, target: str) -> Row:
+def _flatten(layer, target: str, act=None) -> Row:
     n = layer.number
     fwd = (f"z{n} = torch.flatten(a{n - 1}, 1)" if target == "torch"
            else f"z{n} = a{n - 1}.reshape(a{n - 1}.shape[0], -1)")
@@ -124,7 +131,7 @@ def _flatten(layer, target: str) -> Row:
                f"g{n - 1} = d{n} reshaped back to (m, {', '.join(map(str, layer.input))})")
 
 
-def _norm(layer, target: str) -> Row:
+def _norm(layer, target: str, act=None) -> Row:
     n, rank, eps = layer.number, len(layer.input) + 1, layer.cfg["eps"]
     batch = layer.kind.name == "batchnorm"
     axes = ((0,) + tuple(range(2, rank))) if batch else tuple(range(1, rank))
@@ -151,19 +158,19 @@ def _norm(layer, target: str) -> Row:
                cache=target != "torch", assigns_input=True)
 
 
-def _dropout(layer, target: str) -> Row:
+def _dropout(layer, target: str, act=None) -> Row:
     n, keep = layer.number, 1 - layer.cfg["p"]
     return Row([f'z{n} = a{n - 1} * (masks["mask{n}"] / {keep!r})'], [], f'd{n} * (masks["mask{n}"] / {keep!r})',
                f"g{n - 1} = d{n} * mask{n} / {keep!r} (the forward's own mask)")
 
 
-def _residual(layer, target: str) -> Row:
+def _residual(layer, target: str, act=None) -> Row:
     n, source = layer.number, layer.cfg["from"]
     return Row([f"z{n} = a{n - 1} + a{source}"], [], f"d{n}",
                f"g{n - 1} = d{n}, and d{n} is added to g{source} (the identity path)")
 
 
-def _embedding(layer, target: str) -> Row:
+def _embedding(layer, target: str, act=None) -> Row:
     n, vocabulary = layer.number, layer.cfg["vocabulary"]
     look = f"F.embedding(c{n}, {_p('E', n)})" if target == "torch" else f"{_p('E', n)}[c{n}]"
     return Row([f"c{n} = _tokens(a{n - 1}, {vocabulary})", f"z{n} = {look}"],
@@ -172,11 +179,43 @@ def _embedding(layer, target: str) -> Row:
                cache=True)
 
 
-ROWS = {"dense": _dense, "conv1d": _conv, "conv2d": _conv, "maxpool1d": _pool, "maxpool2d": _pool,
+def _rnn(layer, target: str, act) -> Row:
+    """Elman over the T steps (the helper's loop, vectorised over the batch): z<n> is every
+    h_t (the layer's output; its activation is the recurrence's f, so none follows it), c<n>
+    the pre-activations.  f and f' are the layer's activation, passed as lambdas."""
+    n = layer.number
+    f, fprime = act
+    weights = f"{_p('W', n)}, {_p('R', n)}, {_p('b', n)}"
+    fwd = [f"z{n}, c{n} = _rnn_forward(a{n - 1}, {weights}, lambda z{n}: {f})"]
+    back = [f'g{n - 1}, grads["W{n}"], grads["R{n}"], grads["b{n}"] = _rnn_backward(',
+            f"    d{n}, a{n - 1}, z{n}, c{n}, {_p('W', n)}, {_p('R', n)}, lambda z{n}, a{n}: {fprime or '1.0'})"]
+    return Row(fwd, back, None,
+               f"BPTT for t = T..1: dh_t = d{n}_t + R{n}^T dz_(t+1), dz_t = dh_t f'(z_t); "
+               f"dW{n} = sum_t dz_t x_t, dR{n} = sum_t dz_t h_(t-1), db{n} = sum_t dz_t (shared by "
+               f"every step, so summed over time); g{n - 1}_t = dz_t W{n}", cache=True, assigns_input=True)
+
+
+def _lstm(layer, target: str, act=None) -> Row:
+    """PyTorch's LSTM over the T steps (the helper's loop); z<n> is every h_t, c<n> the gates
+    and cells per step.  The parameters go in and come out by gate: W<n>i, R<n>i, b<n>i, ..."""
+    n = layer.number
+    return Row([f"z{n}, c{n} = _lstm_forward(a{n - 1}, _gate_weights(p, {n}))"],
+               [f"g{n - 1}, grads{n} = _lstm_backward(d{n}, a{n - 1}, z{n}, c{n}, _gate_weights(p, {n}), {n})",
+                f"grads.update(grads{n})"], None,
+               f"BPTT for t = T..1: dh_t = d{n}_t + sum_gates R{n}<gate>^T dgate_(t+1), "
+               f"dc_t = dc_(t+1) f_(t+1) + dh_t o_t (1 - tanh^2 c_t); di = dc g i(1-i), df = dc c_(t-1) f(1-f), "
+               f"dg = dc i (1-g^2), do = dh tanh(c) o(1-o); dW{n}<gate> = sum_t dgate_t x_t, "
+               f"dR{n}<gate> = sum_t dgate_t h_(t-1), db{n}<gate> = sum_t dgate_t; "
+               f"g{n - 1}_t = sum_gates dgate_t W{n}<gate>", cache=True, assigns_input=True)
+
+
+ROWS = {"rnn": _rnn, "lstm": _lstm,
+        "dense": _dense, "conv1d": _conv, "conv2d": _conv, "maxpool1d": _pool, "maxpool2d": _pool,
         "avgpool1d": _pool, "avgpool2d": _pool, "flatten": _flatten, "batchnorm": _norm,
         "layernorm": _norm, "dropout": _dropout, "residual": _residual, "embedding": _embedding}
 
 
-def rows(layer, target: str) -> Row:
-    """The code of `layer` for `target` ("numpy" or "torch")."""
-    return ROWS[layer.kind.name](layer, target)
+def rows(layer, target: str, act=None) -> Row:
+    """The code of `layer` for `target` ("numpy" or "torch"); `act` is (f, f' or None) of the
+    layer's activation as code in z<n> (and a<n>), which a recurrent row runs inside its loop."""
+    return ROWS[layer.kind.name](layer, target, act)

@@ -37,9 +37,11 @@ from .stack_rules import rows
 #: Helpers of the module's template each kind calls, by target.
 HELPERS = {
     "numpy": {"conv": {"_windows", "_scatter", "_conv"}, "maxpool": {"_windows", "_scatter", "_maxpool"},
-              "avgpool": {"_windows", "_scatter", "_avgpool"}, "norm": {"_norm"}, "embedding": {"_embedding"}},
+              "avgpool": {"_windows", "_scatter", "_avgpool"}, "norm": {"_norm"}, "embedding": {"_embedding"},
+              "rnn": {"_rnn"}, "lstm": {"_lstm"}},
     "torch": {"conv": {"_windows", "_scatter", "_conv"}, "maxpool": {"_maxpool"},
-              "avgpool": {"_scatter", "_avgpool"}, "norm": {"_norm"}, "embedding": {"_embedding"}},
+              "avgpool": {"_scatter", "_avgpool"}, "norm": {"_norm"}, "embedding": {"_embedding"},
+              "rnn": {"_rnn"}, "lstm": {"_lstm"}},
 }
 
 
@@ -88,12 +90,16 @@ def _layers(spec, used: set, helpers: set, target: str) -> list[dict]:
     """Per layer: its header line, rule, forward and backward lines."""
     out = []
     for layer in spec.layers:
-        n, row = layer.number, rows(layer, target)
+        n = layer.number
         helpers |= HELPERS[target].get(_family(layer.kind.name), set())
         forward, local = _activation(layer, used, target)
+        row = rows(layer, target, (forward, local))
+        if layer.kind.recurrent:  # its activation is the recurrence's f, run inside the row's loop
+            forward, local = f"z{n}", None
         cfg = ", ".join(f"{k}={layer.cfg['kernel'] if v is None and k == 'stride' else v}"
                         for k, v in layer.cfg.items() if k != "seed")
-        shapes = ", ".join(f"{letter}{n} {shape}" for letter, shape in layer.params.items())
+        shapes = ", ".join(f"{layer.kind.array_name(letter, n)} {shape}"
+                           for letter, shape in layer.params.items())
         comment = (f"layer {n}: {layer.kind.name} {_shape(layer.input)} -> {_shape(layer.output)}, "
                    f"{layer.activation.name}")
         head = comment + (f" ({cfg})" if cfg else "") + (f"; {shapes}" if shapes else "")
@@ -165,6 +171,7 @@ def generate_stack(spec, target: str = "numpy") -> str:
     layers = _layers(spec, used, helpers, target)
     delta, softmax_g, delta_line = _output_delta(spec, used, target)
     loss_code, loss_note = loss_term(spec.layers[-1].activation, spec.loss, spec.output_size, L, used, target)
+    last_step = spec.steps is not None and spec.sequence_loss == "last"
     trace = ", ".join(["a0"] + [f"z{n}, a{n}" for n in range(1, L + 1)])
     caches = "{" + ", ".join(f"{x['n']}: c{x['n']}" for x in layers if x["cache"]) + "}"
     dropout = {layer.number: (tuple(layer.input), layer.cfg["p"], layer.cfg["seed"])
@@ -181,8 +188,16 @@ def generate_stack(spec, target: str = "numpy") -> str:
         "backward": _backward(spec, layers), "output_delta": delta, "softmax_g": softmax_g,
         "delta_line": delta_line, "softmax_ce": spec.softmax_cross_entropy,
         "loss_term": loss_code, "loss_note": loss_note,
-        "loss_text": f"sum over outputs of {spec.loss.per_output(A, Y, spec.output_size)}",
-        "kinked": tuple(x["n"] for x in layers if spec.layers[x["n"] - 1].activation.kink),
+        "loss_text": f"sum over outputs of {spec.loss.per_output(A, Y, spec.output_size)}"
+                     + {None: "", "last": " at the last step", "all": ", summed over the steps"}[
+                         spec.sequence_loss if spec.steps is not None else None],
+        "kinked": tuple(x["n"] for x in layers if spec.layers[x["n"] - 1].activation.kink
+                        and not spec.layers[x["n"] - 1].kind.recurrent),
+        # a recurrent layer's kinks are in its pre-activations, the rnn cache
+        "recurrent_kinked": tuple(x["n"] for x in layers if spec.layers[x["n"] - 1].activation.kink
+                                  and spec.layers[x["n"] - 1].kind.recurrent),
+        "last_step": last_step, "steps": spec.steps,
+        "y_shape": (spec.steps, spec.output_size) if spec.every_step else (spec.output_size,),
         "maxpools": tuple(x["n"] for x in layers if x["kind"].startswith("maxpool")),
         "probabilistic": spec.loss.probabilistic, "helpers": used, "kind_helpers": helpers,
         "math": bool(used & {"math", "_erf", "_erfc"}),
