@@ -286,3 +286,29 @@ def test_commands_without_layer_support_say_so_in_one_line(tmp_path, capsys, com
 def test_check_against_torch_passes_on_random_stacks(table, values, tmp_path, capsys):
     assert main(["check", _write(tmp_path, table, values), "--points", "1", "--against", "torch"]) == 0
     assert capsys.readouterr().out.rstrip().endswith("torch agrees")
+
+
+@pytest.mark.parametrize("text,args,message", [
+    ('input = [2]\nloss = "mse"\n[regularization]\nl2 = 0.1\n[[layer]]\nkind = "dense"\nunits = 1\n', [],
+     "unknown key 'regularization' (regularization is for layers = [...] networks"),
+    ('input = [2]\nsteps = 3\nloss = "mse"\n[[layer]]\nkind = "dense"\nunits = 1\n', [],
+     "steps = 3 describes a sequence, but no layer is recurrent"),
+    ('input = [2]\nloss = "mse"\n[[layer]]\nunits = 1\n', [], "layer 1 has no kind"),
+    ('input = [2]\nloss = "mse"\n[[layer]]\nkind = "dense"\nunits = 1\n', ["--l2", "0.1"],
+     "--l2/--l1 is for layers = [...] networks"),
+])
+def test_what_a_stack_does_not_take_is_one_line(tmp_path, capsys, text, args, message):
+    """Review findings: each refusal names what the user wrote, not another field."""
+    path = tmp_path / "net.toml"
+    path.write_text(text)
+    assert main(["grad", str(path), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_matrix_claims_and_questions_on_a_stack_say_what_to_do(tmp_path, capsys):
+    spec = _write(tmp_path, CNN)
+    assert main(["claim", spec, "W4", "dZ4 @ A3.T"]) == 2
+    assert "claim one entry, like W4[1,1]" in capsys.readouterr().err
+    assert main(["which", spec, "K1[1,1,1,1]", "--question", "l2"]) == 2
+    assert "--question l2 is for layers = [...] networks" in capsys.readouterr().err

@@ -238,6 +238,9 @@ def _which_stack(net, args) -> int:
         from ..api.stack import unsupported
 
         raise unsupported("derive which --format html")
+    if getattr(args, "question", "auto") not in (None, "auto"):
+        raise SpecError(f"--question {args.question} is for layers = [...] networks; a [[layer]] network's "
+                        f"answer follows its parameter (drop --question)")
     answer = stack_which(net, args.param)
     if args.json:
         print(json.dumps(answer.to_json(), indent=1))

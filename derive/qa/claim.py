@@ -92,6 +92,8 @@ class Verdict(VerdictDisplay):
 
     def text(self) -> str:
         head = f"dL/d{self.parameter} = {self.claim}"
+        if self.per_example:  # a minibatch or regulariser: the formula is one example's
+            head = f"dloss/d{self.parameter} of one example = {self.claim}"
         if self.correct:
             how = ("proved symbolically: the claim minus the derived gradient simplifies to 0"
                    if self.method == "symbolic" else

@@ -71,9 +71,9 @@ class _Resolver:
         self.spec, self.text, self.reads = net.spec, text, {}
         self.arrays = dict(net.spec.parameter_arrays())
 
-    def fail(self, position: int, problem: str) -> None:
-        raise SpecError(format_error(FIELD, self.text, position, problem,
-                                     "use x[n,...], a<l>[n,...], z<l>[n,...], delta<l>[n,...] or a parameter entry"))
+    def fail(self, position: int, problem: str, hint: str = "use x[n,...], a<l>[n,...], z<l>[n,...], "
+             "delta<l>[n,...] or a parameter entry") -> None:
+        raise SpecError(format_error(FIELD, self.text, position, problem, hint))
 
     def __call__(self, name: str, indices: tuple[int, ...], position: int) -> sympy.Symbol:
         idx = tuple(i - 1 for i in indices)
@@ -99,7 +99,8 @@ class _Resolver:
             self.fail(position, f"layer {layer} of {name!r} is not in {low}..{spec.depth}")
         if kind == "delta" and spec.layers[layer - 1].kind.recurrent:
             self.fail(position, f"{name} of an {spec.layers[layer - 1].kind.name} layer is inside its "
-                                f"recurrence; claim with its a, W, R and x")
+                                f"recurrence (the delta grad prints there is dL/dz_t of the step)",
+                      "claim with its a, W, R, b and x, or with the layers' deltas above it")
         return (spec.batch,) + (spec.input if layer == 0 else spec.layers[layer - 1].output)
 
     def _check(self, name, idx, shape, position) -> None:
@@ -166,6 +167,9 @@ def _parameter(net, text: str) -> tuple[str, tuple[int, ...]]:
     m = _ENTRY.match(text.strip()) if isinstance(text, str) else None
     arrays = dict(net.spec.parameter_arrays())
     name = m and f"{m.group(1)}{m.group(2)}{m.group(3)}"
+    if isinstance(text, str) and text.strip() in arrays:
+        raise SpecError(f"PARAM {text!r}: a whole matrix is claimed on layers = [...] networks only; for a "
+                        f"[[layer]] network claim one entry, like {text.strip()}[{','.join(['1'] * len(arrays[text.strip()]))}]")
     if not m or name not in arrays:
         raise SpecError(f"PARAM {text!r} is not a parameter entry of this network, like "
                         f"{net.spec.parameter_names()[0]!r} (arrays: {', '.join(arrays)})")

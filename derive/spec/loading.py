@@ -86,8 +86,10 @@ def load_spec(path: Path | str, values_path: Path | str | None = None, **trainin
 def _load_stack(table: Mapping[str, Any], values_path, training: dict) -> StackSpec:
     """A [[layer]] network (stack.py) with its values; its batch is the file's own."""
     if training:
-        raise SpecError(f"--{next(iter(training))} is for layers = [...] networks; a [[layer]] network "
-                        f"sets batch and reduction in its file")
+        flags = {"regularization": "--l2/--l1", "layout": "--layout", "batch": "--batch", "reduction": "--reduction"}
+        raise SpecError(f"{flags.get(next(iter(training)), next(iter(training)))} is for layers = [...] "
+                        f"networks: a [[layer]] network sets batch and reduction in its file, and has no "
+                        f"regulariser or row layout yet")
     spec = make_stack(table)
     raw_values = load_values_table(values_path) if values_path is not None else table.get("values")
     if raw_values is None:

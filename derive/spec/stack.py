@@ -142,6 +142,8 @@ def _layer(raw: Any, number: int, shape: Shape, shapes: dict[int, Shape], last: 
     if not isinstance(raw, Mapping):
         raise SpecError(f"{where} must be a table ([[layer]] with kind = ...), got {show(raw)}")
     name = raw.get("kind")
+    if name is None:
+        raise SpecError(f"{where} has no kind (kind = \"dense\", \"conv2d\", ... : {', '.join(LAYER_KINDS)})")
     if not isinstance(name, str) or name.lower() not in LAYER_KINDS:
         raise SpecError(f"{where}.kind {show(name)} is not a layer kind"
                         f"{suggest(str(name).lower(), list(LAYER_KINDS))}")
@@ -181,9 +183,18 @@ def _residual(cfg: dict, number: int, shape: Shape, shapes: dict[int, Shape], wh
                         f"this layer's input is {'x'.join(map(str, shape))}; a residual adds equal shapes")
 
 
+def _key_hint(key: str) -> str | None:
+    """Keys of layers = [...] networks that a [[layer]] network does not take (yet)."""
+    if key in ("regularization", "layout"):
+        return f"{key} is for layers = [...] networks; a [[layer]] network has no regulariser or row layout yet"
+    if key in ("layers", "activation", "bias"):
+        return f"{key} belongs to a layers = [...] network; a [[layer]] network describes each layer in its table"
+    return None
+
+
 def make_stack(table: Mapping[str, Any]) -> StackSpec:
     """Validate a stack spec table (values are checked by stack_values.py)."""
-    check_keys(table, STACK_KEYS, "spec")
+    check_keys(table, STACK_KEYS, "spec", _key_hint)
     check_title(table.get("title"))
     if "input" not in table:
         raise SpecError("a [[layer]] network needs input = its shape, e.g. input = [1, 28, 28]")
@@ -200,6 +211,9 @@ def make_stack(table: Mapping[str, Any]) -> StackSpec:
                             f"got {show(list(shape))}")
         shape = (steps,) + shape
     layers = _layers(layers_raw, shape, steps)
+    if steps is not None and not any(layer.kind.recurrent for layer in layers):
+        raise SpecError(f"steps = {steps} describes a sequence, but no layer is recurrent: add a layer of "
+                        f"kind = \"rnn\" or \"lstm\", or drop steps")
     batch, reduction = _batch(table, layers)
     return StackSpec(shape, tuple(layers), loss_row(table.get("loss", "half_sse")), batch, reduction,
                      table.get("title"), steps=steps, sequence_loss=sequence_loss)
