@@ -104,12 +104,13 @@ def pre_activations(case: dict) -> list[tuple[str, list[mpmath.mpf]]]:
     return out
 
 
-def reference(case: dict) -> tuple[mpmath.mpf, dict[str, mpmath.mpf]]:
-    """The loss and every dL/dparam by central differences, at DPS digits."""
+def central_differences(values: dict, loss) -> tuple[mpmath.mpf, dict[str, mpmath.mpf]]:
+    """loss(params) and every dloss/dparam by central differences at DPS digits, for the
+    W<l> (nested lists) and b<l> entries of `values`, named W1[1,2], b1[1] in file order."""
     with mpmath.workdps(DPS):
         params = {k: [[mpmath.mpf(v) for v in r] for r in m] if k[0] == "W" else [mpmath.mpf(v) for v in m]
-                  for k, m in case["values"].items() if k[0] in "Wb"}
-        loss, grads = mp_loss(case, params), {}
+                  for k, m in values.items() if k[0] in "Wb"}
+        grads = {}
         for key in sorted(params, key=lambda k: (int(k[1:]), k[0] != "W")):
             arr = params[key]
             cells = ([(j, k) for j in range(len(arr)) for k in range(len(arr[0]))] if key[0] == "W"
@@ -122,10 +123,14 @@ def reference(case: dict) -> tuple[mpmath.mpf, dict[str, mpmath.mpf]]:
                         copy[key][cell[0]][cell[1]] += sign * STEP
                     else:
                         copy[key][cell[0]] += sign * STEP
-                    shifted.append(mp_loss(case, copy))
-                name = f"{key}[{','.join(str(i + 1) for i in cell)}]"
-                grads[name] = (shifted[0] - shifted[1]) / (2 * STEP)
-        return loss, grads
+                    shifted.append(loss(copy))
+                grads[f"{key}[{','.join(str(i + 1) for i in cell)}]"] = (shifted[0] - shifted[1]) / (2 * STEP)
+        return loss(params), grads
+
+
+def reference(case: dict) -> tuple[mpmath.mpf, dict[str, mpmath.mpf]]:
+    """The loss and every dL/dparam by central differences, at DPS digits."""
+    return central_differences(case["values"], lambda params: mp_loss(case, params))
 
 
 def away_from_kinks(case: dict) -> bool:

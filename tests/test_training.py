@@ -64,25 +64,7 @@ def mp_batch_loss(case: dict, params: dict) -> mpmath.mpf:
 
 def reference(case: dict) -> tuple[mpmath.mpf, dict]:
     """The batch loss and every dL/dparam by central differences, in the layout's names."""
-    with mpmath.workdps(base.DPS):
-        params = {k: [[mpmath.mpf(v) for v in r] for r in m] if k[0] == "W" else [mpmath.mpf(v) for v in m]
-                  for k, m in case["params"].items()}
-        grads = {}
-        for key in sorted(params, key=lambda k: (int(k[1:]), k[0] != "W")):
-            arr = params[key]
-            cells = ([(r, c) for r in range(len(arr)) for c in range(len(arr[0]))] if key[0] == "W"
-                     else [(j,) for j in range(len(arr))])
-            for cell in cells:
-                shifted = []
-                for sign in (1, -1):
-                    copy = {**params, key: [list(r) for r in arr] if key[0] == "W" else list(arr)}
-                    if key[0] == "W":
-                        copy[key][cell[0]][cell[1]] += sign * base.STEP
-                    else:
-                        copy[key][cell[0]] += sign * base.STEP
-                    shifted.append(mp_batch_loss(case, copy))
-                grads[f"{key}[{','.join(str(i + 1) for i in cell)}]"] = (shifted[0] - shifted[1]) / (2 * base.STEP)
-        return mp_batch_loss(case, params), grads
+    return base.central_differences(case["params"], lambda params: mp_batch_loss(case, params))
 
 
 def _nonzero(rng: random.Random, lo: int, hi: int, scale: int) -> float:

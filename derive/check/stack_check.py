@@ -102,8 +102,7 @@ class StackReport:
 def check_stack(spec, values: StackValues | None, points: int = 3, seed: int = SEED) -> StackReport:
     """Compare backprop through the table with complex-step at the user's and random points."""
     ev, rng = StackEvaluator(spec), np.random.default_rng(seed)
-    masks = values.masks if values is not None else _spec_masks(spec)
-    pts = ([values] if values is not None else []) + [random_point(spec, rng, masks) for _ in range(points)]
+    pts = stack_points(spec, values, points, seed)
     report = StackReport(len(pts))
     for point in pts:
         derived = ev.run(point)[1]
@@ -121,6 +120,14 @@ def _entries(ev: StackEvaluator, point, arrays: dict) -> dict:
     """Complex-step, entry by entry, of the arrays named in `arrays`."""
     full = ev.reference(point, names=list(arrays))
     return {name: full[name] for name in arrays}
+
+
+def stack_points(spec, values: StackValues | None, count: int, seed: int = SEED) -> list[StackValues]:
+    """The points every stack check meets: the user's values (if any), then `count` random ones
+    drawn from `seed`, all with the same dropout masks (the values', else the spec's draw)."""
+    rng = np.random.default_rng(seed)
+    masks = values.masks if values is not None else _spec_masks(spec)
+    return ([values] if values is not None else []) + [random_point(spec, rng, masks) for _ in range(count)]
 
 
 def _spec_masks(spec) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import SpecError
 from ..spec.registry import ACTIVATIONS, LOSSES
 from .compare import Tolerance
-from .stack_check import SEED, StackReport, _spec_masks, random_point
+from .stack_check import SEED, StackReport, stack_points
 from .stack_eval import StackEvaluator
 from .torchcheck import ATOL, RTOL, _activations, _import_torch
 
@@ -104,9 +104,7 @@ def compare_stack_with_torch(spec, values, points: int = 3, seed: int = SEED) ->
             raise SpecError(f"--against torch: layer {layer.number}'s activation is a custom expression")
     if LOSSES.get(spec.loss.name) is not spec.loss:
         raise SpecError(f"--against torch: the loss {spec.loss.name!r} is a custom expression")
-    ev, rng = StackEvaluator(spec), np.random.default_rng(seed)
-    masks = values.masks if values is not None else _spec_masks(spec)
-    pts = ([values] if values is not None else []) + [random_point(spec, rng, masks) for _ in range(points)]
+    ev, pts = StackEvaluator(spec), stack_points(spec, values, points, seed)
     torch = _import_torch()
     report = StackReport(len(pts), reference=f"PyTorch {torch.__version__} autograd, float64",
                          tolerance=Tolerance(RTOL, ATOL), agree="torch agrees", disagree="TORCH DISAGREES")

@@ -21,11 +21,17 @@ def load_network(args, stacks: bool = False):
     """The Network the arguments describe: a spec file, or the shorthand.  A [[layer]]
     file gives a StackNetwork, which only the commands passing `stacks` read so far."""
     net = _load_network(args)
-    if not stacks and type(net).__name__ == "StackNetwork":
+    if not stacks and _is_stack(net):
         from ..api.stack import unsupported
 
         raise unsupported(f"derive {args.command}")
     return net
+
+
+def _is_stack(net) -> bool:
+    """A [[layer]] network (api/stack.py), told by its type's name so that the CLI does not
+    import the stack modules for a layers = [...] network."""
+    return type(net).__name__ == "StackNetwork"
 
 
 def _load_network(args):
@@ -87,7 +93,7 @@ def cmd_grad(args) -> int:
     from ..render.report import grad_table, write_grad_json
 
     net = load_network(args, stacks=True)
-    if type(net).__name__ == "StackNetwork":
+    if _is_stack(net):
         from ..render.report import stack_grad
 
         for chunk in stack_grad(net, args.json, args.values_only):
@@ -105,7 +111,7 @@ def cmd_grad(args) -> int:
 
 def cmd_check(args) -> int:
     net = load_network(args, stacks=True)
-    if type(net).__name__ == "StackNetwork":
+    if _is_stack(net):
         return _check_stack(net, args)
     points = 3 if args.points is None else args.points
     report = net.check(points=points, seed=args.seed)
@@ -155,7 +161,7 @@ def cmd_explain(args) -> int:
     bad = [f for f in formats or () if f.lower() not in ("pdf", "tex", "md", "html")]
     if bad:
         raise SpecError(f"format {','.join(bad)!r}; expected a comma list of pdf, tex, md, html")
-    if type(net).__name__ == "StackNetwork":
+    if _is_stack(net):
         return _explain_stack(net, args, formats)
     html = formats is not None and "html" in [f.lower() for f in formats]
     others = tuple(f for f in formats or () if f.lower() != "html") or (None if not html else ())
@@ -209,7 +215,7 @@ def cmd_which(args) -> int:
     from ..qa.answer import which
 
     net = load_network(args, stacks=True)
-    if type(net).__name__ == "StackNetwork":
+    if _is_stack(net):
         return _which_stack(net, args)
     answer = which(net, args.param, notation=args.notation, loss_symbol=args.loss_symbol,
                    question=args.question)
@@ -269,7 +275,7 @@ def cmd_code(args) -> int:
     from ..files import write_text_atomic
 
     net = load_network(args, stacks=True)  # a StackNetwork writes its own (export/stackgen.py)
-    source = net.code(args.target) if type(net).__name__ == "StackNetwork" else generate(net, args.target)
+    source = net.code(args.target) if _is_stack(net) else generate(net, args.target)
     if args.output:
         print(write_text_atomic(Path(args.output), source))
     else:

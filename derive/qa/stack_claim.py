@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from ..check.stack_check import SEED, _spec_masks, random_point
+from ..check.stack_check import SEED, stack_points
 from ..errors import SpecError
 from .claim import VerdictDisplay
 from ..spec.expressions import DEFAULT_FUNCTIONS, format_error, parse_expression
@@ -124,10 +124,9 @@ def check_stack_claim(net, param: str, expr: str) -> StackVerdict:
     claim = parse_expression(expr, field=FIELD, names={}, functions=functions, indexed=resolver)
     spec, ev = net.spec, net.evaluator
     values = net.values()
-    rng = np.random.default_rng(SEED)
-    masks = values.masks if values is not None else _spec_masks(spec)
-    points = ([("the spec's values", values)] if values is not None else []) + [
-        (f"random point {i + 1} (seed {SEED})", random_point(spec, rng, masks)) for i in range(POINTS)]
+    labels = (["the spec's values"] if values is not None else []) + [
+        f"random point {i + 1} (seed {SEED})" for i in range(POINTS)]
+    points = list(zip(labels, stack_points(spec, values, POINTS, SEED)))
     ratios = []
     for label, point in points:
         t = ev.trace(point)

@@ -249,17 +249,23 @@ def build(net: Network, formats=None, outdir="output", params: str | None = None
     if "md" in fmts:
         written += _write_markdown(pl, folder, stem)
     if "tex" in fmts or "pdf" in fmts:
-        tex = _latex(pl)
-        if "tex" in fmts:
-            written.append(write_text_atomic(folder / f"{stem}.tex", tex))
-        if "pdf" in fmts and find_engine() is None:
-            if explicit:
-                raise ToolError(missing_engine_message())
-            print(f"derive: {missing_engine_message()}", file=sys.stderr)
-        elif "pdf" in fmts:
-            env = environment(pl.templates)
-            written.append(compile_pdf(tex, folder / f"{stem}.pdf",
-                                       locate=lambda text: locate_tex_line(env, text)))
+        written += write_tex_and_pdf(_latex(pl), folder, stem, fmts, explicit, pl.templates)
+    return written
+
+
+def write_tex_and_pdf(tex: str, folder: Path, stem: str, fmts, explicit: bool, templates) -> list[Path]:
+    """<stem>.tex and/or <stem>.pdf of a LaTeX source; without TeX, an asked-for PDF is an
+    error and a default one a stderr line (every document path: MLP and [[layer]] alike)."""
+    written = []
+    if "tex" in fmts:
+        written.append(write_text_atomic(folder / f"{stem}.tex", tex))
+    if "pdf" in fmts and find_engine() is None:
+        if explicit:
+            raise ToolError(missing_engine_message())
+        print(f"derive: {missing_engine_message()}", file=sys.stderr)
+    elif "pdf" in fmts:
+        env = environment(templates)
+        written.append(compile_pdf(tex, folder / f"{stem}.pdf", locate=lambda text: locate_tex_line(env, text)))
     return written
 
 

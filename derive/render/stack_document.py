@@ -15,16 +15,15 @@ prints.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from ..errors import SpecError, ToolError
+from ..errors import SpecError
 from ..files import ensure_folder, write_text_atomic
-from .document import FORMATS, _STEM, _formats, default_stem  # noqa: F401 (the same choices)
-from .pdf import compile_pdf, find_engine, latex_source, missing_engine_message, paper_option
+from .document import FORMATS, _STEM, _formats, default_stem, write_tex_and_pdf  # noqa: F401 (the same choices)
+from .pdf import latex_source, paper_option
 from .stack_content import context
 from .stack_diagram import svg, tikz
-from .templating import environment, escape_pdf_string, locate_tex_line, render
+from .templating import environment, escape_pdf_string, render
 
 
 def _trace(net):
@@ -72,15 +71,6 @@ def build_stack(net, formats=None, outdir="output", stem: str | None = None, tem
         written += [write_text_atomic(folder / f"{stem}.md", stack_markdown(net, templates, figure, trace)),
                     svg_path]
     if "tex" in fmts or "pdf" in fmts:
-        tex = stack_latex(net, templates, paper, trace)
-        if "tex" in fmts:
-            written.append(write_text_atomic(folder / f"{stem}.tex", tex))
-        if "pdf" in fmts and find_engine() is None:
-            if explicit:
-                raise ToolError(missing_engine_message())
-            print(f"derive: {missing_engine_message()}", file=sys.stderr)
-        elif "pdf" in fmts:
-            env = environment(templates)
-            written.append(compile_pdf(tex, folder / f"{stem}.pdf",
-                                       locate=lambda text: locate_tex_line(env, text)))
+        written += write_tex_and_pdf(stack_latex(net, templates, paper, trace), folder, stem, fmts,
+                                     explicit, templates)
     return written
